@@ -1,0 +1,1 @@
+"""refine-assets: harmonized gene expression from public archives as a Dagster asset graph."""

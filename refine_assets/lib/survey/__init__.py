@@ -1,0 +1,1 @@
+"""Surveying public archives (GEO, ArrayExpress, SRA/ENA) into :class:`SurveyResult` records."""

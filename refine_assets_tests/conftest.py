@@ -1,0 +1,40 @@
+"""Shared fixtures.
+
+Real test data lives in ``../shared/data`` beside the repository (never copied into it). Every test
+that needs it takes the ``shared_data`` fixture: where the folder is missing the test is skipped with
+a clear reason, except under ``CI=true``, where a missing folder is an error.
+The location can be overridden with ``REFINE_ASSETS_SHARED_DATA``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Where the shared real data is expected (``$REFINE_ASSETS_SHARED_DATA`` or ``../shared/data``)."""
+    env = os.environ.get("REFINE_ASSETS_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real public test data (see its MANIFEST.md)."""
+    path = shared_data_dir()
+    if not (path / "MANIFEST.md").is_file():
+        message = f"shared test data not found at {path} (set REFINE_ASSETS_SHARED_DATA or check out ../shared)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cassettes(shared_data: Path) -> Path:
+    """The folder of recorded real HTTP responses (vcrpy cassettes)."""
+    return shared_data / "cassettes"
