@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything refine-assets needs on a fresh Debian (bookworm) machine: system packages,
+# uv, and the locked Python environment (.venv). Idempotent; safe to re-run.
+#   REFINE_ASSETS_SKIP_APT=1  skip apt-get (packages already there / not root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# System packages: dpkg-deb/apt-get for the demo data; the bioinformatics tools and servers used by
+# the processing and deployment tests are added here by the issues that need them.
+APT_PACKAGES=(ca-certificates dpkg apt)
+if [ -z "${REFINE_ASSETS_SKIP_APT:-}" ] && command -v apt-get >/dev/null; then
+  echo "== apt-get install ${APT_PACKAGES[*]}"
+  $SUDO apt-get update -qq
+  if ! command -v python3 >/dev/null; then APT_PACKAGES+=(python3 python3-venv python3-pip); fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null; then
+  echo "== installing uv"
+  python3 -m pip install -q uv 2>/dev/null || python3 -m pip install -q --break-system-packages uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+
+echo "== uv sync (locked)"
+uv sync --frozen --extra dev

@@ -1,0 +1,147 @@
+-- refine-assets metadata warehouse (DuckDB). Idempotent: applied on every warehouse build.
+-- Survey output is Parquet per experiment (storage: surveys/<ACC>/...); the metadata_warehouse asset
+-- loads it here. One writer at a time (file lock + Dagster pool "warehouse"); the file is published
+-- atomically so analysts can keep read-only connections open while a build runs.
+-- Controlled vocabularies are documented in refine_assets/lib/survey/model.py.
+
+CREATE TABLE IF NOT EXISTS organisms (
+    name VARCHAR PRIMARY KEY,            -- UPPER_SNAKE scientific name, e.g. HOMO_SAPIENS
+    taxonomy_id BIGINT,                  -- NCBI taxonomy id
+    scientific_name VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS platforms (
+    accession VARCHAR NOT NULL,          -- GPL570, A-AFFY-44, IlluminaHiSeq2500
+    source_database VARCHAR NOT NULL,    -- GEO | ARRAY_EXPRESS | SRA
+    title VARCHAR,
+    organism VARCHAR,
+    internal_code VARCHAR,               -- hgu133plus2, illuminaHumanv4, ...; NULL = unsupported
+    manufacturer VARCHAR,                -- AFFYMETRIX | ILLUMINA | AGILENT | ION_TORRENT | ...
+    technology VARCHAR,                  -- MICROARRAY | RNA-SEQ | UNKNOWN
+    brainarray BOOLEAN,                  -- a Brainarray ENSG custom CDF exists
+    supported BOOLEAN,
+    PRIMARY KEY (accession, source_database)
+);
+
+CREATE TABLE IF NOT EXISTS experiments (
+    accession VARCHAR PRIMARY KEY,       -- GSE..., E-XXXX-n, SRP/ERP/DRP...
+    source_database VARCHAR,
+    title VARCHAR,
+    description VARCHAR,
+    submitter_institution VARCHAR,
+    pubmed_ids VARCHAR[],
+    publication_title VARCHAR,
+    publication_doi VARCHAR,
+    publication_authors VARCHAR[],
+    source_first_published DATE,
+    source_last_modified DATE,
+    alternate_accessions VARCHAR[],      -- e.g. the GSE of an SRP, E-GEOD-n of a GSE
+    related_accessions VARCHAR[],        -- super-/sub-series
+    technology VARCHAR,
+    source_url VARCHAR,
+    experiment_attributes STRUCT(key VARCHAR, value VARCHAR)[],
+    survey_manifest_url VARCHAR,         -- storage URL of the survey manifest loaded
+    survey_sha256 VARCHAR,               -- sha256 of that manifest
+    surveyed_at TIMESTAMP,
+    loaded_at TIMESTAMP
+);
+
+-- A sample can belong to several experiments (GEO super- and sub-series): keyed by both.
+CREATE TABLE IF NOT EXISTS samples (
+    accession VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    source_database VARCHAR,
+    title VARCHAR,
+    organism VARCHAR,
+    taxonomy_id BIGINT,
+    platform_accession VARCHAR,
+    platform_name VARCHAR,
+    internal_platform_code VARCHAR,
+    technology VARCHAR,
+    manufacturer VARCHAR,
+    has_raw BOOLEAN,                     -- FALSE = only submitter-processed data
+    pipeline VARCHAR,                    -- AFFY_TO_PCL | ILLUMINA_TO_PCL | SALMON | NO_OP | NONE
+    source_url VARCHAR,
+    channel_count BIGINT,
+    library_layout VARCHAR,
+    library_strategy VARCHAR,
+    library_source VARCHAR,
+    instrument_model VARCHAR,
+    unmated_reads BOOLEAN,
+    source_first_published DATE,
+    source_last_modified DATE,
+    PRIMARY KEY (accession, experiment_accession)
+);
+
+-- Every raw submitter key/value, verbatim, in order: nothing thrown away.
+CREATE TABLE IF NOT EXISTS sample_attributes (
+    sample_accession VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    key VARCHAR,
+    value VARCHAR,
+    source VARCHAR,                      -- geo_characteristics | geo_field | sdrf | ena_run | biosample | ...
+    position BIGINT
+);
+
+-- The refinebio_* harmonized fields (exported with that prefix in dataset metadata).
+CREATE TABLE IF NOT EXISTS sample_harmonized (
+    sample_accession VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    title VARCHAR,
+    sex VARCHAR,
+    age DOUBLE,
+    specimen_part VARCHAR,
+    genetic_information VARCHAR,
+    disease VARCHAR,
+    disease_stage VARCHAR,
+    cell_line VARCHAR,
+    treatment VARCHAR,
+    race VARCHAR,
+    subject VARCHAR,
+    compound VARCHAR,
+    time VARCHAR,
+    developmental_stage VARCHAR,
+    PRIMARY KEY (sample_accession, experiment_accession)
+);
+
+CREATE TABLE IF NOT EXISTS harmonization_conflicts (
+    sample_accession VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    field VARCHAR,
+    chosen_value VARCHAR,
+    other_values VARCHAR,
+    reason VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS original_files (
+    source_url VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    sample_accession VARCHAR,
+    filename VARCHAR,
+    file_type VARCHAR,                   -- CEL | FASTQ | SRA | NON_NORMALIZED | PROCESSED | ARCHIVE | OTHER
+    is_raw BOOLEAN,
+    is_archive BOOLEAN,
+    expected_size BIGINT,
+    expected_md5 VARCHAR
+);
+
+-- Filled by the processing assets: one row per (sample, step) attempt outcome, newest wins.
+CREATE TABLE IF NOT EXISTS processing_ledger (
+    sample_accession VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    step VARCHAR NOT NULL,               -- survey | download | affy_scan | illumina_scan | no_op | salmon | tximport | ...
+    status VARCHAR NOT NULL,             -- succeeded | failed | skipped | unsupported
+    reason VARCHAR,                      -- why not processed (NULL on success)
+    versions JSON,                       -- code, tool and reference versions
+    output_url VARCHAR,
+    run_id VARCHAR,
+    recorded_at TIMESTAMP NOT NULL
+);
+
+-- Bookkeeping of which survey manifests the warehouse holds.
+CREATE TABLE IF NOT EXISTS survey_loads (
+    experiment_accession VARCHAR PRIMARY KEY,
+    manifest_url VARCHAR,
+    manifest_sha256 VARCHAR,
+    loaded_at TIMESTAMP
+);
