@@ -225,6 +225,15 @@ def demo(
     sys.exit(run_demo(shared_data))
 
 
+@app.command("asset-graph")
+def asset_graph() -> None:
+    """Print the asset graph as a Mermaid diagram (the README's picture is this output)."""
+    from refine_assets.definitions import build_defs
+    from refine_assets.graph_diagram import asset_graph_mermaid
+
+    typer.echo(asset_graph_mermaid(build_defs()), nl=False)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -34,7 +34,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     """All definitions with resources for ``settings`` (from the environment by default)."""
     settings = settings or Settings.from_env()
-    loaded = dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent)
+    loaded = dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent)
     return dg.Definitions.merge(loaded, dg.Definitions(resources=build_resources(settings)))
 
 

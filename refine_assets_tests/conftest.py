@@ -27,7 +27,9 @@ def shared_data() -> Path:
     """The folder of real public test data (see its MANIFEST.md)."""
     path = shared_data_dir()
     if not (path / "MANIFEST.md").is_file():
-        message = f"shared test data not found at {path} (set REFINE_ASSETS_SHARED_DATA or check out ../shared)"
+        message = (
+            f"shared test data not found at {path} (set REFINE_ASSETS_SHARED_DATA or check out ../shared)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

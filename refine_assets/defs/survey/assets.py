@@ -1,6 +1,5 @@
 """Survey assets: one experiment partition = one survey of a GSE / E-XXXX-n / SRP accession."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """The analyst warehouse: one DuckDB file built from every experiment's survey Parquet."""
 
-from __future__ import annotations
 
 import dagster as dg
 
