@@ -493,3 +493,43 @@ def test_sample_attributes_of_a_single_record(shared_data: Path) -> None:
         ("geo_accession", "GSM2795971"),
     ]
     assert all(r.source == "geo_field" for r in rows) and rows[-1].position == len(rows) - 1
+
+
+_ILLUMINA_FAMILY = """\
+^SERIES = GSE99990
+!Series_title = Illumina series with an experiment-level non-normalized matrix (synthetic)
+!Series_geo_accession = GSE99990
+!Series_sample_id = GSM9999901
+!Series_sample_id = GSM9999902
+!Series_supplementary_file = ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE99nnn/GSE99990/suppl/GSE99990_non-normalized.txt.gz
+^PLATFORM = GPL6097
+!Platform_title = Illumina human-6 v1.0 expression beadchip
+!Platform_technology = oligonucleotide beads
+!Platform_organism = Homo sapiens
+^SAMPLE = GSM9999901
+!Sample_title = s1
+!Sample_organism_ch1 = Homo sapiens
+!Sample_platform_id = GPL6097
+!Sample_supplementary_file = NONE
+^SAMPLE = GSM9999902
+!Sample_title = s2
+!Sample_organism_ch1 = Homo sapiens
+!Sample_platform_id = GPL6097
+!Sample_supplementary_file = NONE
+"""
+
+
+def test_series_non_normalized_file_is_every_samples_raw_data() -> None:
+    client = ReplayHttpClient()
+    client.add_response("GET", family_soft_url("GSE99990"), 200, _ILLUMINA_FAMILY)
+    result = survey_geo("GSE99990", client, fetch_publications=False)
+    url = "ftp://ftp.ncbi.nlm.nih.gov/geo/series/GSE99nnn/GSE99990/suppl/GSE99990_non-normalized.txt.gz"
+    assert [(s.has_raw, s.pipeline, s.source_url, s.internal_platform_code) for s in result.samples] == [
+        (True, "ILLUMINA_TO_PCL", url, "illuminaHumanv1")
+    ] * 2
+    assert [(f.sample_accession, f.file_type, f.is_raw) for f in result.original_files] == [
+        (None, "NON_NORMALIZED", True),
+        ("GSM9999901", "NON_NORMALIZED", True),
+        ("GSM9999902", "NON_NORMALIZED", True),
+    ]
+    assert result.sample_tables == {} and result.platform_tables == {}

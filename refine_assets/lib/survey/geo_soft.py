@@ -16,7 +16,7 @@ oriented:
 Speed: the whole input is held as one ``bytes`` buffer. Metadata lines are decoded one by one, but
 a table is located with ``bytes.find`` and parsed in one call of Arrow's multi-threaded CSV reader
 (all columns as strings), so no Python object is built per cell. The 49 MB GSE781 family SOFT
-(36 tables, ~800k rows) parses in well under a second.
+(36 tables, ~800k rows) parses in about a second.
 
 Table conventions: every column is ``pa.string()``; an empty cell is null; a cell wholly wrapped in
 double quotes is unwrapped (quotes are otherwise literal, so a stray ``"`` cannot swallow a row);
