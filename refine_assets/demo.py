@@ -4,8 +4,8 @@ Inputs, all real and replayed (the demo never touches the network):
 
 * GEO series GSE781 (family SOFT from the Debian package r-bioc-geoquery, fetched at set-up);
 * where ``../shared/data`` exists: the recorded ArrayExpress and SRA/ENA responses in its
-  ``cassettes/`` folder (E-MTAB-3050, E-GEOD-44719, E-MEXP-2381, SRP068364, SRP048683, ERP108370,
-  DRR002116).
+  ``cassettes/`` folder (E-MTAB-3050, E-GEOD-44719, E-MEXP-2381, SRP068364, SRP048683, ERP108370).
+).
 
 Each experiment is materialized as an ``experiment_survey`` partition through Dagster into the
 instance at ``$DAGSTER_HOME`` (default ``$REFINE_ASSETS_HOME/dagster_home``), then
@@ -26,7 +26,6 @@ SHARED_EXPERIMENTS = (
     "SRP068364",
     "SRP048683",
     "ERP108370",
-    "DRR002116",
 )
 
 INSTANCE_YAML = """\
