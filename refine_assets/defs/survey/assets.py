@@ -36,7 +36,7 @@ def experiment_survey(
 ) -> dg.MaterializeResult:
     accession = context.partition_key
     try:
-        manifest = run_survey(accession, http.get_client(), storage.get_store(), run_id=context.run_id)
+        manifest = run_survey(accession, http.get_client(), storage.get_store(), run_id=context.run.run_id)
     except SurveyError as exc:
         # Permanent: the record is missing or malformed. Fail once, clearly, without retries.
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
