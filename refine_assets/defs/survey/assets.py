@@ -1,6 +1,5 @@
 """Survey assets: one experiment partition = one survey of a GSE / E-XXXX-n / SRP accession."""
 
-
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions

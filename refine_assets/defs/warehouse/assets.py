@@ -1,6 +1,5 @@
 """The analyst warehouse: one DuckDB file built from every experiment's survey Parquet."""
 
-
 import dagster as dg
 
 from refine_assets.defs.partitions import organism_partitions
