@@ -234,6 +234,20 @@ def asset_graph() -> None:
     typer.echo(asset_graph_mermaid(build_defs()), nl=False)
 
 
+# Domain command modules (each has ``register(app)``); see refine_assets/commands/__init__.py.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"refine_assets.commands.{name}").register(app)
+
+
+_register_commands()
+
+
 def main() -> None:  # pragma: no cover
     app()
 

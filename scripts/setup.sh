@@ -8,9 +8,14 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# System packages: dpkg-deb/apt-get for the demo data; the bioinformatics tools and servers used by
-# the processing and deployment tests are added here by the issues that need them.
-APT_PACKAGES=(ca-certificates dpkg apt)
+# System packages:
+#  - dpkg/apt: the demo data is taken from Debian packages (apt-get download + dpkg-deb -x);
+#  - salmon, sra-toolkit (fastq-dump, latf-load, kar), rsem + samtools: the RNA-seq pipeline;
+#  - R with limma, preprocessCore, tximport (+ jsonlite): reference implementations that the tests
+#    compare our native numpy methods against (never used by the pipeline itself).
+APT_PACKAGES=(ca-certificates dpkg apt
+  salmon sra-toolkit rsem samtools
+  r-base-core r-bioc-limma r-bioc-preprocesscore r-bioc-tximport r-cran-jsonlite)
 if [ -z "${REFINE_ASSETS_SKIP_APT:-}" ] && command -v apt-get >/dev/null; then
   echo "== apt-get install ${APT_PACKAGES[*]}"
   $SUDO apt-get update -qq

@@ -46,10 +46,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from lxml import etree
-
 from refine_assets.lib.http import HttpClient, HttpError, HttpStatusError
-from refine_assets.lib.survey import platforms
+from refine_assets.lib.survey import platforms, taxonomy
 from refine_assets.lib.survey.magetab import (
     Idf,
     Sdrf,
@@ -80,29 +78,8 @@ BIOSTUDIES_INFO_URL = "https://www.ebi.ac.uk/biostudies/api/v1/studies/{acc}/inf
 BIOSTUDIES_FIRE_URL = "https://ftp.ebi.ac.uk/biostudies/fire/{prefix}/{bucket}/{acc}/Files/"
 LEGACY_EXPERIMENT_URL = "https://www.ebi.ac.uk/arrayexpress/json/v3/experiments/{acc}"
 LEGACY_FILE_URL = "https://www.ebi.ac.uk/arrayexpress/files/{acc}/{name}"
-ESEARCH_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/esearch.fcgi"
 
 ACCESSION_RE = re.compile(r"^E-[A-Z]{4}-\d+$")
-
-# NCBI taxonomy ids of common organisms: no E-utilities request for these.
-KNOWN_TAXONOMY_IDS: dict[str, int] = {
-    "HOMO_SAPIENS": 9606,
-    "MUS_MUSCULUS": 10090,
-    "RATTUS_NORVEGICUS": 10116,
-    "DANIO_RERIO": 7955,
-    "DROSOPHILA_MELANOGASTER": 7227,
-    "CAENORHABDITIS_ELEGANS": 6239,
-    "SACCHAROMYCES_CEREVISIAE": 4932,
-    "ARABIDOPSIS_THALIANA": 3702,
-    "BOS_TAURUS": 9913,
-    "SUS_SCROFA": 9823,
-    "GALLUS_GALLUS": 9031,
-    "MACACA_MULATTA": 9544,
-    "XENOPUS_LAEVIS": 8355,
-    "ORYZA_SATIVA": 4530,
-    "CANIS_LUPUS_FAMILIARIS": 9615,
-    "ESCHERICHIA_COLI": 562,
-}
 
 # SDRF file columns: normalized header -> (is_raw, file_type)
 _FILE_COLUMNS: dict[str, tuple[bool, str]] = {
@@ -214,34 +191,26 @@ def _name_of(node: object) -> str:
 def fetch_taxonomy_id(name: str, client: HttpClient) -> int | None:
     """NCBI taxonomy id of an organism from E-utilities esearch (``db=taxonomy&field=scin``).
 
-    ``name`` is sent as given (refine.bio sends the UPPER_SNAKE name, e.g. ``DANIO_RERIO``). Returns
-    the first id of the answer, or None when NCBI finds none. Raises :class:`HttpError` on HTTP
-    failure and :class:`ValueError` when the answer is not esearch XML.
+    Thin wrapper of :func:`refine_assets.lib.survey.taxonomy.esearch_taxonomy_id`: ``name`` is sent as
+    given (refine.bio sends the UPPER_SNAKE name, e.g. ``DANIO_RERIO``). Returns the first id, or None
+    when NCBI finds none. Raises :class:`HttpError` on HTTP failure and :class:`ValueError` when the
+    answer is not esearch XML.
     """
-    resp = client.get(ESEARCH_URL, params={"db": "taxonomy", "field": "scin", "term": name})
-    try:
-        root = etree.fromstring(resp.content)
-    except etree.XMLSyntaxError as exc:
-        raise ValueError(f"esearch answer for {name!r} is not XML: {exc}") from exc
-    if root.tag != "eSearchResult":
-        raise ValueError(f"esearch answer for {name!r} is not an eSearchResult (root {root.tag!r})")
-    ids = [i.text.strip() for i in root.iterfind("IdList/Id") if i.text and i.text.strip().isdigit()]
-    return int(ids[0]) if ids else None
+    return taxonomy.esearch_taxonomy_id(name, client)
 
 
 def resolve_organism(scientific_name: str, client: HttpClient, warnings: list[str]) -> Organism:
     """The :class:`Organism` for a scientific name: built-in table first, else NCBI esearch.
 
-    Failure to find a taxonomy id (no hit, HTTP error, unreadable answer) gives ``taxonomy_id=None``
-    and appends a warning; it never fails the survey.
+    Uses :func:`refine_assets.lib.survey.taxonomy.taxonomy_id_for` (table ``organisms.csv``, then
+    esearch). Failure to find a taxonomy id (no hit, HTTP error, unreadable answer) gives
+    ``taxonomy_id=None`` and appends a warning; it never fails the survey.
     """
     name = organism_name(scientific_name)
     sci = " ".join(scientific_name.split())
-    if name in KNOWN_TAXONOMY_IDS:
-        return Organism(name, KNOWN_TAXONOMY_IDS[name], sci)
     try:
-        taxonomy_id = fetch_taxonomy_id(name, client)
-    except (HttpError, ValueError) as exc:
+        taxonomy_id = taxonomy.taxonomy_id_for(name, client)
+    except ValueError as exc:
         warnings.append(f"taxonomy id of {name} not found: {exc}")
         return Organism(name, None, sci)
     if taxonomy_id is None:
@@ -619,8 +588,8 @@ class _SampleGroup:
 def build_survey_result(record: ArrayExpressRecord, client: HttpClient) -> SurveyResult:
     """Turn a fetched experiment into a :class:`SurveyResult` (shared by both backends).
 
-    ``client`` is used only for NCBI taxonomy look-ups of organisms outside
-    :data:`KNOWN_TAXONOMY_IDS`. Raises :class:`SurveyError` when an SDRF row names no sample.
+    ``client`` is used only for NCBI taxonomy look-ups of organisms outside the built-in
+    ``organisms.csv`` table. Raises :class:`SurveyError` when an SDRF row names no sample.
     """
     acc = record.accession
     idf, sdrf = record.idf, record.sdrf
