@@ -40,3 +40,32 @@ def shared_data() -> Path:
 def cassettes(shared_data: Path) -> Path:
     """The folder of recorded real HTTP responses (vcrpy cassettes)."""
     return shared_data / "cassettes"
+
+
+def _require_tool(name: str) -> str:
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not installed (scripts/setup.sh installs it from Debian packages)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def rscript() -> str:
+    """Path of Rscript, for comparing native methods with the R reference implementations.
+
+    R with limma, preprocessCore and tximport comes from Debian packages (scripts/setup.sh). Skips
+    where missing, except under ``CI=true`` where it fails.
+    """
+    path = _require_tool("Rscript")
+    return path
+
+
+@pytest.fixture(scope="session")
+def salmon_bin() -> str:
+    """Path of the salmon binary (Debian package ``salmon``)."""
+    return _require_tool("salmon")

@@ -104,7 +104,7 @@ def taxonomy_id_for(scientific_or_upper_snake_name: str, client: HttpClient) -> 
     try:
         return esearch_taxonomy_id(name, client)
     except HttpError as exc:
-        raise ValueError(f"taxonomy id of {name} could not be fetched from NCBI: {exc}") from exc
+        raise ValueError(f"NCBI esearch failed for {name}: {exc}") from exc
 
 
 def organism_for_taxid(taxid: int, client: HttpClient) -> Organism:
@@ -121,4 +121,4 @@ def organism_for_taxid(taxid: int, client: HttpClient) -> Organism:
     try:
         return efetch_organism(taxid, client)
     except HttpError as exc:
-        raise ValueError(f"organism of taxonomy id {taxid} could not be fetched from NCBI: {exc}") from exc
+        raise ValueError(f"NCBI efetch failed for taxonomy id {taxid}: {exc}") from exc
