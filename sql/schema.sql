@@ -135,7 +135,20 @@ CREATE TABLE IF NOT EXISTS processing_ledger (
     versions JSON,                       -- code, tool and reference versions
     output_url VARCHAR,
     run_id VARCHAR,
-    recorded_at TIMESTAMP NOT NULL
+    recorded_at TIMESTAMP NOT NULL,
+    output_sha256 VARCHAR,
+    probeset_output_url VARCHAR,
+    metrics JSON,                        -- QC values (zero-intensity fraction, mapping rate, coverage ...)
+    input_checksums JSON,                -- sha256 of every input file
+    seconds DOUBLE
+);
+
+-- Bookkeeping of which per-experiment processing ledgers the warehouse holds.
+CREATE TABLE IF NOT EXISTS ledger_loads (
+    experiment_accession VARCHAR PRIMARY KEY,
+    ledger_url VARCHAR,
+    ledger_sha256 VARCHAR,
+    loaded_at TIMESTAMP
 );
 
 -- Bookkeeping of which survey manifests the warehouse holds.

@@ -70,6 +70,7 @@ class LoadReport:
 
     loaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    ledgers_loaded: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     path: str = ""
 
@@ -220,7 +221,8 @@ def record_ledger(
     now = datetime.now(UTC).replace(tzinfo=None)
     for r in rows:
         con.execute(
-            "INSERT INTO processing_ledger VALUES (?, ?, ?, ?, ?, ?::JSON, ?, ?, ?)",
+            "INSERT INTO processing_ledger (sample_accession, experiment_accession, step, status, reason,"
+            " versions, output_url, run_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?::JSON, ?, ?, ?)",
             [
                 r["sample_accession"],
                 r["experiment_accession"],
@@ -259,6 +261,53 @@ def pending_manifests(
     return out
 
 
+def pending_ledgers(
+    store, con: duckdb.DuckDBPyConnection, accessions: list[str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(experiment, ledger key, sha256) of processing ledgers not yet loaded with that content."""
+    import hashlib
+
+    if accessions is None:
+        keys = [k for k in store.list_keys("processed/") if k.endswith("/ledger.parquet")]
+    else:
+        keys = [f"processed/{a}/ledger.parquet" for a in accessions]
+        keys = [k for k in keys if store.exists(k)]
+    loaded = dict(con.execute("SELECT experiment_accession, ledger_sha256 FROM ledger_loads").fetchall())
+    out = []
+    for key in sorted(keys):
+        experiment = key.split("/")[1]
+        digest = hashlib.sha256(store.get_bytes(key)).hexdigest()
+        if loaded.get(experiment) != digest:
+            out.append((experiment, key, digest))
+    return out
+
+
+def load_ledger(con: duckdb.DuckDBPyConnection, experiment: str, url: str, digest: str, path: Path) -> None:
+    """Replace the processing (non-survey) ledger rows of an experiment by a ledger Parquet file."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "DELETE FROM processing_ledger WHERE experiment_accession = ? AND step <> 'survey'", [experiment]
+        )
+        con.execute(
+            """
+            INSERT INTO processing_ledger BY NAME
+            SELECT sample_accession, experiment_accession, step, status, reason,
+                   versions::JSON AS versions, output_url, run_id,
+                   TRY_CAST(recorded_at AS TIMESTAMP) AS recorded_at, output_sha256, probeset_output_url,
+                   metrics::JSON AS metrics, input_checksums::JSON AS input_checksums, seconds
+            FROM read_parquet(?)
+            """,
+            [str(path)],
+        )
+        con.execute("INSERT OR REPLACE INTO ledger_loads VALUES (?, ?, ?, ?)", [experiment, url, digest, now])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = None) -> LoadReport:
     """Load every new or changed survey manifest from ``store`` into the warehouse at ``db_path``.
 
@@ -278,5 +327,9 @@ def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = N
                 item = ManifestToLoad(acc, store.url_for(key), digest, manifest, paths)
                 load_experiment(con, item)
                 report.loaded.append(acc)
+            for experiment, key, digest in pending_ledgers(store, con, accessions):
+                path = stack.enter_context(store.local_path(key))
+                load_ledger(con, experiment, store.url_for(key), digest, path)
+                report.ledgers_loaded.append(experiment)
             report.row_counts = table_row_counts(con)
     return report
