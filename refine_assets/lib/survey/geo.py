@@ -35,12 +35,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 from refine_assets.lib.http import HttpClient, HttpError, HttpStatusError
-from refine_assets.lib.survey import platforms
+from refine_assets.lib.survey import platforms, taxonomy
 from refine_assets.lib.survey.geo_soft import SoftDocument, SoftEntity, SoftParseError, parse_soft
 from refine_assets.lib.survey.model import (
     Experiment,
@@ -53,6 +52,7 @@ from refine_assets.lib.survey.model import (
     SurveyResult,
     organism_name,
 )
+from refine_assets.lib.survey.publications import PubmedSummary, pubmed_summary
 
 GEO_FTP_HTTPS = "https://ftp.ncbi.nlm.nih.gov/geo"
 GEO_ACC_URL = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"
@@ -110,62 +110,11 @@ def platform_text_url(gpl: str) -> str:
 # E-utilities
 
 
-@dataclass
-class PubmedSummary:
-    """The parts of a PubMed esummary record a survey keeps."""
-
-    pubmed_id: str
-    title: str | None = None
-    doi: str | None = None
-    authors: list[str] = field(default_factory=list)
-    journal: str | None = None
-    pub_date: str | None = None
-
-
-def pubmed_summary(pmid: str, client: HttpClient) -> PubmedSummary:
-    """Title, DOI and authors of one PubMed record via E-utilities esummary (JSON).
-
-    Request: ``esummary.fcgi?db=pubmed&id=<pmid>&retmode=json`` (refine.bio's
-    ``get_title_and_authors_for_pubmed_id`` uses the same call). Raises :class:`HttpError` when the
-    request fails and ``ValueError`` when the answer has no usable record for ``pmid``.
-    """
-    pmid = str(pmid).strip()
-    response = client.get(f"{EUTILS}/esummary.fcgi", params={"db": "pubmed", "id": pmid, "retmode": "json"})
-    try:
-        doc = response.json()
-    except ValueError as exc:
-        raise ValueError(f"PubMed {pmid}: esummary answer is not JSON") from exc
-    record = (doc.get("result") or {}).get(pmid) if isinstance(doc, dict) else None
-    if not isinstance(record, dict) or record.get("error"):
-        problem = record.get("error") if isinstance(record, dict) else "no record in the answer"
-        raise ValueError(f"PubMed {pmid}: {problem}")
-    doi = next(
-        (a.get("value") for a in record.get("articleids", []) if a.get("idtype") == "doi" and a.get("value")),
-        None,
-    )
-    authors = [a["name"] for a in record.get("authors", []) if a.get("name")]
-    return PubmedSummary(
-        pubmed_id=pmid,
-        title=record.get("title") or None,
-        doi=doi,
-        authors=authors,
-        journal=record.get("fulljournalname") or record.get("source") or None,
-        pub_date=record.get("pubdate") or None,
-    )
-
-
 def taxonomy_id(scientific_name: str, client: HttpClient) -> int | None:
-    """NCBI taxonomy id of a scientific name via E-utilities esearch (None unless exactly one hit).
-
-    Request as refine.bio's ``Organism.get_or_create_object_for_name``:
-    ``esearch.fcgi?db=taxonomy&field=scin&term=<UPPER_SNAKE name>``. Raises :class:`HttpError`.
-    """
-    response = client.get(
-        f"{EUTILS}/esearch.fcgi",
-        params={"db": "taxonomy", "field": "scin", "term": organism_name(scientific_name)},
-    )
-    ids = re.findall(r"<Id>(\d+)</Id>", response.text)
-    return int(ids[0]) if len(ids) == 1 else None
+    """NCBI taxonomy id of a scientific name via E-utilities esearch (refine.bio's
+    ``Organism.get_or_create_object_for_name``: the term is the UPPER_SNAKE name). Raises
+    :class:`HttpError`; see :func:`taxonomy.esearch_taxonomy_id`."""
+    return taxonomy.esearch_taxonomy_id(organism_name(scientific_name), client)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ from refine_assets.lib.survey.model import (
     SurveyResult,
     organism_name,
 )
+from refine_assets.lib.survey.publications import pubmed_summary
 
 ENA_PORTAL_SEARCH = "https://www.ebi.ac.uk/ena/portal/api/search"
 ENA_FILEREPORT = "https://www.ebi.ac.uk/ena/portal/api/filereport"
@@ -84,7 +85,6 @@ ENA_XREF_PUBMED = "https://www.ebi.ac.uk/ena/xref/rest/json/search"
 ENA_VIEW_URL = "https://www.ebi.ac.uk/ena/browser/view/{accession}"
 BIOSAMPLES_URL = "https://www.ebi.ac.uk/biosamples/samples/{accession}"
 NCBI_SRA_URL = "https://sra-pub-run-odp.s3.amazonaws.com/sra/{accession}/{accession}"
-PUBMED_ESUMMARY = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/esummary.fcgi"
 
 BACKEND_PORTAL = "ena_portal"
 BACKEND_XML = "ena_browser_xml"
@@ -524,19 +524,8 @@ def _publication(
     """Title, authors and DOI of a PubMed id from NCBI esummary (refine.bio
     ``get_title_and_authors_for_pubmed_id``); failures are warnings."""
     try:
-        resp = client.get(PUBMED_ESUMMARY, params={"db": "pubmed", "id": pmid, "retmode": "json"})
-        doc = resp.json()["result"][pmid]
-        title = str(doc.get("title") or "").strip() or None
-        authors = [str(a["name"]) for a in doc.get("authors", []) if isinstance(a, dict) and a.get("name")]
-        doi = next(
-            (
-                str(a["value"])
-                for a in doc.get("articleids", [])
-                if isinstance(a, dict) and a.get("idtype") == "doi"
-            ),
-            None,
-        )
-        return title, authors, doi
+        summary = pubmed_summary(pmid, client)
+        return summary.title, summary.authors, summary.doi
     except (HttpError, ValueError, KeyError, TypeError, AttributeError) as exc:
         warnings.append(f"PubMed {pmid}: publication details not available ({type(exc).__name__}: {exc})")
         return None, [], None
