@@ -137,6 +137,7 @@ CREATE TABLE IF NOT EXISTS processing_ledger (
     run_id VARCHAR,
     recorded_at TIMESTAMP NOT NULL,
     output_sha256 VARCHAR,
+    output_key VARCHAR,                  -- storage key of the output (relative to the store root)
     probeset_output_url VARCHAR,
     metrics JSON,                        -- QC values (zero-intensity fraction, mapping rate, coverage ...)
     input_checksums JSON,                -- sha256 of every input file

@@ -295,7 +295,7 @@ def load_ledger(con: duckdb.DuckDBPyConnection, experiment: str, url: str, diges
             INSERT INTO processing_ledger BY NAME
             SELECT sample_accession, experiment_accession, step, status, reason,
                    versions::JSON AS versions, output_url, run_id,
-                   TRY_CAST(recorded_at AS TIMESTAMP) AS recorded_at, output_sha256, probeset_output_url,
+                   TRY_CAST(recorded_at AS TIMESTAMP) AS recorded_at, output_sha256, output_key, probeset_output_url,
                    metrics::JSON AS metrics, input_checksums::JSON AS input_checksums, seconds
             FROM read_parquet(?)
             """,

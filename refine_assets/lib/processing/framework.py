@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -65,10 +66,16 @@ class SampleInput:
 
 @dataclass
 class ProcessedSample:
-    """A processor's result: gene-level values (Ensembl ids) and optional probeset-level values."""
+    """A processor's result: gene-level values (Ensembl ids), optional probeset-level values, and
+    files to keep (e.g. salmon's quant.sf, uploaded to ``processed/<EXP>/<SAMPLE>/<name>``).
 
-    values: pd.Series
+    ``values`` is None for steps whose gene vector is made later at experiment level (salmon ->
+    tximport); the first artifact's URL is then the outcome's output URL.
+    """
+
+    values: pd.Series | None
     probeset_values: pd.Series | None = None
+    artifacts: dict[str, Path] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     input_checksums: dict[str, str] = field(default_factory=dict)
     method: str = ""
@@ -86,6 +93,7 @@ class SampleOutcome:
     versions: dict[str, Any] = field(default_factory=dict)
     output_url: str | None = None
     output_sha256: str | None = None
+    output_key: str | None = None
     probeset_output_url: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     input_checksums: dict[str, str] = field(default_factory=dict)
@@ -194,7 +202,11 @@ def _process_one(sample, processors, store, previous, run_id, log) -> SampleOutc
         versions = processor.versions(sample)
         prev = previous.get((sample.accession, processor.step))
         key = vector_key(sample.experiment_accession, sample.accession)
-        if prev and prev.status == "succeeded" and prev.versions == versions and store.exists(key):
+        done_key = (
+            key if prev is None or prev.output_url is None else prev.output_url.rsplit("/processed/", 1)[-1]
+        )
+        done_key = key if done_key == key else f"processed/{done_key}"
+        if prev and prev.status == "succeeded" and prev.versions == versions and store.exists(done_key):
             log(f"{sample.accession}: {processor.step} up to date, skipped")
             return prev
         t0 = time.perf_counter()
@@ -208,7 +220,14 @@ def _process_one(sample, processors, store, previous, run_id, log) -> SampleOutc
                 "versions": versions,
                 "input_checksums": result.input_checksums,
             }
-            art = write_vector(store, key, result.values, provenance)
+            output = None
+            for name, path in result.artifacts.items():
+                stored = store.put_file(
+                    f"processed/{sample.experiment_accession}/{sample.accession}/{name}", path
+                )
+                output = output or stored
+            if result.values is not None:
+                output = write_vector(store, key, result.values, provenance)
             probeset_url = None
             if result.probeset_values is not None:
                 probeset_url = write_vector(
@@ -224,8 +243,9 @@ def _process_one(sample, processors, store, previous, run_id, log) -> SampleOutc
                 status="succeeded",
                 reason="; ".join(reasons) or None,
                 versions=versions,
-                output_url=art.url,
-                output_sha256=art.sha256,
+                output_url=output.url if output else None,
+                output_sha256=output.sha256 if output else None,
+                output_key=output.key if output else None,
                 probeset_output_url=probeset_url,
                 metrics=result.metrics,
                 input_checksums=result.input_checksums,

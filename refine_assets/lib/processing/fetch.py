@@ -1,0 +1,145 @@
+"""Getting a sample's original file onto local disk: live download or replay of local copies.
+
+An original file (a row of ``original_files``) has a ``source_url`` and a ``filename``. Sources
+often pack many samples' files in one archive (ArrayExpress ``E-MTAB-3050.raw.1.zip`` holds
+``C30057.CEL``; GEO ``GSE..._RAW.tar`` holds ``GSM...CEL.gz``): when the URL is an archive and the
+filename differs from the archive's name, the member named ``filename`` is extracted.
+
+* :class:`LiveFetcher` downloads into a content cache (``<cache>/<sha1(url)>/<name>``, resumable,
+  size/md5 checked by :func:`refine_assets.lib.download.download`) and extracts members.
+* :class:`ReplayFetcher` serves local files registered by URL or by file name (tests, demo and
+  offline runs), and refuses anything else with :class:`FetchError` (as a missing download would).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+from urllib.parse import urlsplit
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+
+
+class FetchError(Exception):
+    """A file could not be obtained; the message names the URL or file."""
+
+
+class Fetcher(Protocol):
+    def fetch(
+        self,
+        url: str,
+        filename: str | None = None,
+        *,
+        expected_size: int | None = None,
+        expected_md5: str | None = None,
+    ) -> Path:
+        """Local path of the file (the archive member ``filename`` when ``url`` is an archive)."""
+        ...
+
+
+def _url_name(url: str) -> str:
+    return PurePosixPath(urlsplit(url).path).name
+
+
+def is_archive(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def extract_member(archive: Path, member: str, dest_dir: Path) -> Path:
+    """Extract the member whose base name is ``member`` (or ``member`` + .gz) from a zip/tar."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {member, member + ".gz"}
+    try:
+        if archive.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    base = PurePosixPath(info.filename).name
+                    if base in wanted:
+                        out = dest_dir / base
+                        tmp = out.with_name(out.name + ".part")
+                        with zf.open(info) as src, open(tmp, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        tmp.replace(out)
+                        return out
+        else:
+            with tarfile.open(archive) as tf:
+                for info in tf.getmembers():
+                    base = PurePosixPath(info.name).name
+                    if info.isfile() and base in wanted:
+                        out = dest_dir / base
+                        tmp = out.with_name(out.name + ".part")
+                        src = tf.extractfile(info)
+                        assert src is not None
+                        with src, open(tmp, "wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        tmp.replace(out)
+                        return out
+    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+        raise FetchError(f"{archive.name}: unreadable archive ({exc})") from exc
+    raise FetchError(f"{archive.name}: no member named {member}")
+
+
+class ReplayFetcher:
+    """Serves registered local files: keys are URLs or bare file names."""
+
+    def __init__(self, files: Mapping[str, str | Path] | None = None, work_dir: str | Path | None = None):
+        self.files = {k: Path(v) for k, v in (files or {}).items()}
+        self.work_dir = Path(work_dir) if work_dir else None
+
+    def fetch(
+        self,
+        url: str,
+        filename: str | None = None,
+        *,
+        expected_size: int | None = None,
+        expected_md5: str | None = None,
+    ) -> Path:
+        for key in (url, filename, _url_name(url), f"{url}#{filename}"):
+            if key and key in self.files:
+                path = self.files[key]
+                if not path.is_file():
+                    raise FetchError(f"{url}: replay file {path} is missing")
+                return path
+        if filename and is_archive(_url_name(url)) and _url_name(url) in self.files and self.work_dir:
+            return extract_member(self.files[_url_name(url)], filename, self.work_dir)
+        raise FetchError(f"{url}: not available offline (no local copy registered for {filename or url})")
+
+
+class LiveFetcher:
+    """Downloads into a cache folder (idempotent: a completed download is reused)."""
+
+    def __init__(self, cache_dir: str | Path, download=None):
+        self.cache_dir = Path(cache_dir)
+        self._download = download
+
+    def fetch(
+        self,
+        url: str,
+        filename: str | None = None,
+        *,
+        expected_size: int | None = None,
+        expected_md5: str | None = None,
+    ) -> Path:
+        from refine_assets.lib.download import download
+
+        fn = self._download or download
+        name = _url_name(url) or "download"
+        folder = self.cache_dir / hashlib.sha1(url.encode()).hexdigest()[:16]
+        path = folder / name
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                fn(url, path, expected_size=expected_size, expected_md5=expected_md5)
+            except Exception as exc:
+                raise FetchError(f"{url}: download failed ({exc})") from exc
+        if filename and filename != name and is_archive(name):
+            member = folder / "members" / filename
+            if member.is_file():
+                return member
+            return extract_member(path, filename, folder / "members")
+        return path
