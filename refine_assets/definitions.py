@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from refine_assets.resources import LiveHttpResource, ReplayHttpResource, StorageResource
+from refine_assets.resources.fetch import LiveFetcherResource, ReplayFetcherResource
 from refine_assets.resources.warehouse import WarehouseResource
 from refine_assets.settings import Settings
 
@@ -24,8 +25,15 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         )
     else:
         http = LiveHttpResource(ncbi_api_key=settings.ncbi_api_key, email=settings.ncbi_email)
+    if settings.http_mode == "replay":
+        fetcher: dg.ConfigurableResource = ReplayFetcherResource(
+            files=settings.replay_downloads, work_dir=str(settings.home / "replay_work")
+        )
+    else:
+        fetcher = LiveFetcherResource(cache_dir=str(settings.home / "downloads"))
     return {
         "http": http,
+        "fetcher": fetcher,
         "storage": StorageResource(root=settings.storage_root, s3_endpoint_url=settings.s3_endpoint_url),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
     }

@@ -93,14 +93,14 @@ def run_demo(shared_data: Path | None = None) -> int:
     known = set(instance.get_dynamic_partitions("experiment"))
     instance.add_dynamic_partitions("experiment", [e for e in experiments if e not in known])
 
-    survey_job = defs.resolve_job_def("survey_job")
+    survey_job = defs.resolve_job_def("experiment_job")
     failures: dict[str, str] = {}
     for acc in experiments:
         t0 = time.perf_counter()
         result = survey_job.execute_in_process(partition_key=acc, instance=instance, raise_on_error=False)
         dt = time.perf_counter() - t0
         if result.success:
-            _say(f"surveyed {acc} in {dt:.1f} s")
+            _say(f"surveyed and processed {acc} in {dt:.1f} s")
         else:
             failure = next((e for e in result.all_events if e.is_failure), None)
             failures[acc] = failure.message if failure else "failed"

@@ -9,6 +9,7 @@
 | ``REFINE_ASSETS_HTTP_MODE`` | ``live`` | ``live`` (network) or ``replay`` (recorded responses only) |
 | ``REFINE_ASSETS_REPLAY_CASSETTES`` | unset | replay mode: cassette files or folders, ``:``-separated |
 | ``REFINE_ASSETS_REPLAY_FILES`` | unset | replay mode: JSON object ``{url: local file}`` |
+| ``REFINE_ASSETS_REPLAY_DOWNLOADS`` | unset | replay mode: JSON ``{url or file name: local file}`` for original files |
 | ``NCBI_API_KEY`` | unset | NCBI E-utilities key (10 requests/s instead of 3) |
 | ``NCBI_EMAIL`` | unset | contact e-mail sent to NCBI with E-utilities requests |
 | ``REFINE_ASSETS_SHARED_DATA`` | ``../shared/data`` | extra real data used by the demo and tests |
@@ -50,6 +51,7 @@ class Settings:
     http_mode: str = "live"
     replay_cassettes: list[str] = field(default_factory=list)
     replay_files: dict[str, str] = field(default_factory=dict)
+    replay_downloads: dict[str, str] = field(default_factory=dict)
     ncbi_api_key: str | None = None
     ncbi_email: str | None = None
 
@@ -69,6 +71,7 @@ class Settings:
             http_mode=mode,
             replay_cassettes=expand_cassettes(cassettes),
             replay_files=json.loads(files_json) if files_json else {},
+            replay_downloads=json.loads(_env("REFINE_ASSETS_REPLAY_DOWNLOADS") or "{}"),
             ncbi_api_key=_env("NCBI_API_KEY"),
             ncbi_email=_env("NCBI_EMAIL"),
         )

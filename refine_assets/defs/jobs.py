@@ -10,6 +10,12 @@ survey_job = dg.define_asset_job(
     partitions_def=experiment_partitions,
     description="Survey one experiment partition.",
 )
+experiment_job = dg.define_asset_job(
+    "experiment_job",
+    selection=dg.AssetSelection.assets("experiment_survey", "experiment_processed"),
+    partitions_def=experiment_partitions,
+    description="Survey one experiment partition and process its samples.",
+)
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.assets("metadata_warehouse"),

@@ -30,7 +30,7 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
             [str(exe), "demo"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert "surveyed GSE781" in proc.stdout and "FAILED" not in proc.stdout
+        assert "surveyed and processed GSE781" in proc.stdout and "FAILED" not in proc.stdout
     home = tmp_path / "home"
     records = json.loads((home / "demo_data/demo_data.json").read_text())
     assert records["GSE781_family.soft.gz"]["package"] == "r-bioc-geoquery"

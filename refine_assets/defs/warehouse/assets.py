@@ -10,14 +10,17 @@ from refine_assets.resources.warehouse import WarehouseResource
 @dg.asset(
     key="metadata_warehouse",
     group_name="warehouse",
-    deps=[dg.AssetDep("experiment_survey", partition_mapping=dg.AllPartitionMapping())],
+    deps=[
+        dg.AssetDep("experiment_survey", partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep("experiment_processed", partition_mapping=dg.AllPartitionMapping()),
+    ],
     kinds={"duckdb"},
     pool="warehouse",
     code_version="1",
     automation_condition=dg.AutomationCondition.on_cron("*/15 * * * *"),
     description=(
         "DuckDB metadata warehouse (tables in sql/schema.sql, views in sql/views.sql). Loads every new or "
-        "changed survey manifest, then publishes the file atomically; single writer (pool 'warehouse'). "
+        "changed survey manifest and processing ledger, then publishes the file atomically; single writer (pool 'warehouse'). "
         "Registers the organisms it finds as 'organism' partitions."
     ),
 )
@@ -48,6 +51,7 @@ def metadata_warehouse(
         metadata={
             "path": dg.MetadataValue.path(report.path),
             "experiments_loaded": dg.MetadataValue.json(report.loaded),
+            "ledgers_loaded": dg.MetadataValue.json(report.ledgers_loaded),
             "num_experiments_loaded": len(report.loaded),
             "row_counts": dg.MetadataValue.json(report.row_counts),
             "num_experiments": report.row_counts.get("experiments", 0),

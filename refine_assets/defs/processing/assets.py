@@ -1,0 +1,72 @@
+"""Per-sample processing inside an experiment partition."""
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+
+from refine_assets.defs.partitions import experiment_partitions
+from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
+from refine_assets.lib.processing.inputs import load_sample_inputs
+from refine_assets.lib.processing.registry import ProcessingEnv, build_processors
+from refine_assets.resources import StorageResource
+from refine_assets.resources.fetch import FetcherResource
+
+
+def _md_table(header: list[str], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key="experiment_processed",
+    group_name="processing",
+    partitions_def=experiment_partitions,
+    deps=["experiment_survey"],
+    kinds={"parquet"},
+    code_version="1",
+    description=(
+        "Every sample of the experiment processed on its own by its pipeline (Affymetrix SCANfast, "
+        "Illumina SCAN, submitter-processed tables, salmon), skipped when up to date, one failure never "
+        "sinking the others. Writes processed/<experiment>/<sample>.parquet and the experiment's ledger."
+    ),
+)
+def experiment_processed(
+    context: dg.AssetExecutionContext, storage: StorageResource, fetcher: FetcherResource
+) -> dg.MaterializeResult:
+    experiment = context.partition_key
+    store = storage.get_store()
+    samples = load_sample_inputs(store, experiment)
+    with tempfile.TemporaryDirectory(prefix=f"refine-{experiment}-") as tmp:
+        env = ProcessingEnv(
+            store=store, fetcher=fetcher.get_fetcher(), work_dir=Path(tmp), log=context.log.info
+        )
+        processors = build_processors(env)
+        previous = read_ledger(store, experiment)
+        outcomes = process_samples(
+            samples, processors, store, previous=previous, run_id=context.run.run_id, log=context.log.info
+        )
+    ledger_url = write_ledger(store, experiment, outcomes)
+    status = Counter(o.status for o in outcomes)
+    steps = Counter((o.step, o.status) for o in outcomes)
+    reasons = Counter(o.reason for o in outcomes if o.status != "succeeded" and o.reason)
+    return dg.MaterializeResult(
+        metadata={
+            "num_samples": len(outcomes),
+            "num_succeeded": status["succeeded"],
+            "num_failed": status["failed"],
+            "num_unsupported": status["unsupported"],
+            "processed": dg.MetadataValue.md(
+                f"**{status['succeeded']} of {len(outcomes)} samples processed**\n\n"
+                + _md_table(
+                    ["step", "status", "samples"], [(s, st, n) for (s, st), n in sorted(steps.items())]
+                )
+            ),
+            "why_not": dg.MetadataValue.md(
+                _md_table(["reason", "samples"], reasons.most_common(20)) if reasons else "_all processed_"
+            ),
+            "ledger": dg.MetadataValue.url(ledger_url),
+        }
+    )
