@@ -42,6 +42,19 @@ class Fetcher(Protocol):
         ...
 
 
+# FTP servers of the archives that also serve the same paths over HTTPS.
+HTTPS_MIRRORS = {"ftp.ncbi.nlm.nih.gov", "ftp.ncbi.nih.gov", "ftp.ebi.ac.uk", "ftp.sra.ebi.ac.uk"}
+
+
+def https_url(url: str) -> str:
+    """``ftp://host/path`` as ``https://host/path`` for hosts that serve both (NCBI, EBI); else unchanged."""
+    parts = urlsplit(url)
+    if parts.scheme == "ftp" and parts.hostname in HTTPS_MIRRORS:
+        host = "ftp.ncbi.nlm.nih.gov" if parts.hostname == "ftp.ncbi.nih.gov" else parts.hostname
+        return parts._replace(scheme="https", netloc=host).geturl()
+    return url
+
+
 def _url_name(url: str) -> str:
     return PurePosixPath(urlsplit(url).path).name
 
@@ -134,7 +147,7 @@ class LiveFetcher:
         if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                fn(url, path, expected_size=expected_size, expected_md5=expected_md5)
+                fn(https_url(url), path, expected_size=expected_size, expected_md5=expected_md5)
             except Exception as exc:
                 raise FetchError(f"{url}: download failed ({exc})") from exc
         if filename and filename != name and is_archive(name):
