@@ -235,7 +235,7 @@ def asset_graph() -> None:
 
 
 # Domain command modules (each has ``register(app)``); see refine_assets/commands/__init__.py.
-COMMAND_MODULES: tuple[str, ...] = ("cel",)
+COMMAND_MODULES: tuple[str, ...] = ("cel", "tximport")
 
 
 def _register_commands() -> None:
