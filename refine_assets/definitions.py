@@ -13,6 +13,7 @@ import dagster as dg
 
 from refine_assets.resources import LiveHttpResource, ReplayHttpResource, StorageResource
 from refine_assets.resources.fetch import LiveFetcherResource, ReplayFetcherResource
+from refine_assets.resources.references import ReferenceSourcesResource
 from refine_assets.resources.warehouse import WarehouseResource
 from refine_assets.settings import Settings
 
@@ -34,6 +35,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "http": http,
         "fetcher": fetcher,
+        "reference_sources": ReferenceSourcesResource(**settings.reference_sources),
         "storage": StorageResource(root=settings.storage_root, s3_endpoint_url=settings.s3_endpoint_url),
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
     }

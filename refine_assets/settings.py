@@ -10,6 +10,7 @@
 | ``REFINE_ASSETS_REPLAY_CASSETTES`` | unset | replay mode: cassette files or folders, ``:``-separated |
 | ``REFINE_ASSETS_REPLAY_FILES`` | unset | replay mode: JSON object ``{url: local file}`` |
 | ``REFINE_ASSETS_REPLAY_DOWNLOADS`` | unset | replay mode: JSON ``{url or file name: local file}`` for original files |
+| ``REFINE_ASSETS_REFERENCE_SOURCES`` | unset | JSON ``{"probe_tables": {code: path/URL}, "crosswalks": {ORGANISM: path/URL}, ...}`` |
 | ``NCBI_API_KEY`` | unset | NCBI E-utilities key (10 requests/s instead of 3) |
 | ``NCBI_EMAIL`` | unset | contact e-mail sent to NCBI with E-utilities requests |
 | ``REFINE_ASSETS_SHARED_DATA`` | ``../shared/data`` | extra real data used by the demo and tests |
@@ -52,6 +53,7 @@ class Settings:
     replay_cassettes: list[str] = field(default_factory=list)
     replay_files: dict[str, str] = field(default_factory=dict)
     replay_downloads: dict[str, str] = field(default_factory=dict)
+    reference_sources: dict = field(default_factory=dict)
     ncbi_api_key: str | None = None
     ncbi_email: str | None = None
 
@@ -72,6 +74,7 @@ class Settings:
             replay_cassettes=expand_cassettes(cassettes),
             replay_files=json.loads(files_json) if files_json else {},
             replay_downloads=json.loads(_env("REFINE_ASSETS_REPLAY_DOWNLOADS") or "{}"),
+            reference_sources=json.loads(_env("REFINE_ASSETS_REFERENCE_SOURCES") or "{}"),
             ncbi_api_key=_env("NCBI_API_KEY"),
             ncbi_email=_env("NCBI_EMAIL"),
         )

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from refine_assets.defs.partitions import experiment_partitions
+from refine_assets.defs.partitions import affy_platform_partitions, experiment_partitions, organism_partitions
 
 survey_job = dg.define_asset_job(
     "survey_job",
@@ -20,4 +20,22 @@ warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.assets("metadata_warehouse"),
     description="Load new surveys into the DuckDB warehouse.",
+)
+processing_job = dg.define_asset_job(
+    "processing_job",
+    selection=dg.AssetSelection.assets("experiment_processed"),
+    partitions_def=experiment_partitions,
+    description="Process the samples of one (already surveyed) experiment partition.",
+)
+probe_table_job = dg.define_asset_job(
+    "probe_table_job",
+    selection=dg.AssetSelection.assets("affy_probe_table"),
+    partitions_def=affy_platform_partitions,
+    description="Build one Affymetrix platform's probe table.",
+)
+crosswalk_job = dg.define_asset_job(
+    "crosswalk_job",
+    selection=dg.AssetSelection.assets("gene_crosswalk"),
+    partitions_def=organism_partitions,
+    description="Build one organism's gene-id crosswalk.",
 )

@@ -12,6 +12,7 @@ holds a file with the recorded hash (idempotent).
 | ``GPL97.annot.gz`` | r-bioc-geoquery | HG-U133B annotation |
 | ``ERR127302_1_subset.fastq.gz`` / ``_2`` | r-bioc-shortread | E-MTAB-1147 reads, 20,000 pairs |
 | ``HG-U95Av2_probe_tab.gz`` | r-bioc-annotationdbi | HG-U95Av2 probe sequences |
+| ``org.Hs.eg.crosswalk.tsv.gz`` | r-bioc-org.hs.eg.db | human gene-id crosswalk (Entrez, Ensembl, symbol, RefSeq, GenBank), converted from the package's SQLite |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class DemoFile:
     name: str
     package: str
     path_in_package: str
+    convert: str | None = None  # "orgdb_crosswalk": org.*.eg.db SQLite -> crosswalk TSV
 
 
 DEMO_FILES: tuple[DemoFile, ...] = (
@@ -54,6 +56,12 @@ DEMO_FILES: tuple[DemoFile, ...] = (
         "HG-U95Av2_probe_tab.gz",
         "r-bioc-annotationdbi",
         "usr/lib/R/site-library/AnnotationDbi/extdata/HG-U95Av2_probe_tab.gz",
+    ),
+    DemoFile(
+        "org.Hs.eg.crosswalk.tsv.gz",
+        "r-bioc-org.hs.eg.db",
+        "usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite",
+        convert="orgdb_crosswalk",
     ),
 )
 
@@ -103,9 +111,14 @@ def fetch_demo_data(dest: Path, files: tuple[DemoFile, ...] = DEMO_FILES) -> dic
                 src = root / f.path_in_package
                 if not src.is_file():
                     raise DemoDataError(f"{package} {version} has no {f.path_in_package}")
-                tmp_dest = dest / (f.name + ".part")
-                shutil.copyfile(src, tmp_dest)
-                tmp_dest.replace(dest / f.name)
+                if f.convert == "orgdb_crosswalk":
+                    from refine_assets.lib.references.orgdb import orgdb_to_crosswalk_tsv
+
+                    orgdb_to_crosswalk_tsv(src, dest / f.name)
+                else:
+                    tmp_dest = dest / (f.name + ".part")
+                    shutil.copyfile(src, tmp_dest)
+                    tmp_dest.replace(dest / f.name)
                 records[f.name] = {
                     "package": package,
                     "version": version,

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from refine_assets.defs.partitions import organism_partitions
+from refine_assets.defs.partitions import affy_platform_partitions, organism_partitions
 from refine_assets.resources import StorageResource
 from refine_assets.resources.warehouse import WarehouseResource
 
@@ -39,10 +39,18 @@ def metadata_warehouse(
             "SELECT accession, num_samples, num_processed, num_unsupported, num_pending "
             "FROM experiment_summary ORDER BY accession LIMIT 50"
         ).fetchall()
-    known = set(context.instance.get_dynamic_partitions(organism_partitions.name))
-    new_organisms = [o for o in organisms if o not in known]
-    if new_organisms:
-        context.instance.add_dynamic_partitions(organism_partitions.name, new_organisms)
+        affy_codes = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT internal_platform_code FROM samples "
+                "WHERE pipeline = 'AFFY_TO_PCL' AND internal_platform_code IS NOT NULL ORDER BY 1"
+            ).fetchall()
+        ]
+    for partitions, keys in ((organism_partitions, organisms), (affy_platform_partitions, affy_codes)):
+        known = set(context.instance.get_dynamic_partitions(partitions.name))
+        new = [k for k in keys if k not in known]
+        if new:
+            context.instance.add_dynamic_partitions(partitions.name, new)
     table = "\n".join(
         ["| experiment | samples | processed | unsupported | pending |", "|---|---:|---:|---:|---:|"]
         + [f"| {a} | {n} | {p} | {u} | {q} |" for a, n, p, u, q in summary]
@@ -57,6 +65,7 @@ def metadata_warehouse(
             "num_experiments": report.row_counts.get("experiments", 0),
             "num_samples": report.row_counts.get("samples", 0),
             "organisms": dg.MetadataValue.json(organisms),
+            "affymetrix_platforms": dg.MetadataValue.json(affy_codes),
             "experiment_summary": dg.MetadataValue.md(table),
         }
     )

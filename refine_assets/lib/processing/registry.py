@@ -24,5 +24,11 @@ class ProcessingEnv:
 
 def build_processors(env: ProcessingEnv) -> dict[str, SampleProcessor]:
     """Processors by pipeline name. Pipelines absent here are recorded as unsupported."""
-    processors: dict[str, SampleProcessor] = {}
+    from refine_assets.lib.processing.affy import AffymetrixProcessor
+    from refine_assets.lib.processing.submitter import SubmitterProcessor
+
+    processors: dict[str, SampleProcessor] = {
+        "AFFY_TO_PCL": AffymetrixProcessor(env),
+        "NO_OP": SubmitterProcessor(env),
+    }
     return processors

@@ -1,0 +1,115 @@
+"""Reference assets: per-platform probe tables and per-organism gene-id crosswalks."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+
+from refine_assets.defs.partitions import affy_platform_partitions, organism_partitions
+from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
+from refine_assets.lib.references.artifacts import reference_key, write_record
+from refine_assets.lib.references.crosswalks import build_crosswalk_reference
+from refine_assets.lib.storage import file_sha256
+from refine_assets.resources import StorageResource
+from refine_assets.resources.fetch import FetcherResource
+from refine_assets.resources.references import ReferenceSourcesResource
+
+
+def _local(source: str, fetcher: FetcherResource) -> Path:
+    path = Path(source)
+    if path.is_file():
+        return path
+    return fetcher.get_fetcher().fetch(source)
+
+
+@dg.asset(
+    key="affy_probe_table",
+    group_name="references",
+    partitions_def=affy_platform_partitions,
+    kinds={"parquet"},
+    code_version="1",
+    description="PM probes of one Affymetrix platform (probeset, x, y, 25-mer) as SCAN needs them, from "
+    "the platform's probe package / probe_tab file; Parquet with version and source URL.",
+)
+def affy_probe_table(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    fetcher: FetcherResource,
+    reference_sources: ReferenceSourcesResource,
+) -> dg.MaterializeResult:
+    code = context.partition_key
+    source = reference_sources.probe_tables.get(code)
+    if not source:
+        raise dg.Failure(
+            f"{code}: no probe table source configured (reference_sources.probe_tables)", allow_retries=False
+        )
+    path = _local(source, fetcher)
+    table = read_probe_table(path, platform=code)
+    version, _ = file_sha256(path)
+    store = storage.get_store()
+    key = reference_key("probes", code, "probes.parquet")
+    with store.writer(key) as tmp:
+        probe_table_to_parquet(table, tmp, version=version[:16], source_url=source)
+    art_sha = store.read_sha256(key)
+    n_sets = int(table.frame["probeset_id"].nunique())
+    record = write_record(
+        store,
+        "probes",
+        code,
+        {
+            "version": version[:16],
+            "source_url": source,
+            "url": store.url_for(key),
+            "key": key,
+            "sha256": art_sha,
+            "details": {"probes": len(table), "probesets": n_sets},
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "probes": len(table),
+            "probesets": n_sets,
+            "source": source,
+            "url": dg.MetadataValue.url(record["url"]),
+        }
+    )
+
+
+@dg.asset(
+    key="gene_crosswalk",
+    group_name="references",
+    partitions_def=organism_partitions,
+    kinds={"parquet"},
+    code_version="1",
+    description="Gene-id crosswalk of one organism (Entrez / symbol / RefSeq -> Ensembl gene ids), used to "
+    "convert submitter-processed and non-Brainarray probe ids to Ensembl genes.",
+)
+def gene_crosswalk(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    fetcher: FetcherResource,
+    reference_sources: ReferenceSourcesResource,
+) -> dg.MaterializeResult:
+    organism = context.partition_key
+    source = reference_sources.crosswalks.get(organism)
+    if not source:
+        raise dg.Failure(
+            f"{organism}: no crosswalk source configured (reference_sources.crosswalks)", allow_retries=False
+        )
+    with tempfile.TemporaryDirectory():
+        record = build_crosswalk_reference(
+            storage.get_store(),
+            organism,
+            _local(source, fetcher),
+            source,
+            tax_id=reference_sources.crosswalk_tax_ids.get(organism),
+        )
+    d = record["details"]
+    return dg.MaterializeResult(
+        metadata={
+            "pairs": dg.MetadataValue.json(d["pairs"]),
+            "ensembl_genes": d["ensembl_genes"],
+            "source": source,
+            "url": dg.MetadataValue.url(record["url"]),
+        }
+    )
