@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -177,17 +178,26 @@ def status(
         ).fetchone()
         if row is None:
             _fail(f"{accession}: not in the warehouse")
-        reasons = con.execute(
-            "SELECT status, coalesce(reason, ''), count(*) FROM sample_status WHERE experiment_accession = ? "
-            "GROUP BY ALL ORDER BY 3 DESC",
+        rows = con.execute(
+            "SELECT sample_accession, status, coalesce(last_step, pipeline), coalesce(reason, '') "
+            "FROM sample_status WHERE experiment_accession = ?",
             [accession],
         ).fetchall()
     n, done, failed, unsupported, pending = row
     typer.echo(
-        f"{accession}: {done} of {n} samples processed ({failed} failed, {unsupported} unsupported, {pending} pending)"
+        f"{accession}: {done} of {n} samples processed "
+        f"({failed} failed, {unsupported} unsupported, {pending} pending)"
     )
-    for st, reason, count in reasons:
-        typer.echo(f"  {count:6d}  {st}{': ' + reason if reason else ''}")
+    groups: dict[tuple[str, str, str], int] = {}
+    for sample, st, step, reason in rows:
+        generic = re.sub(r"\S+://\S+", "<url>", reason.replace(sample, "<sample>"))
+        generic = re.sub(r"(GSM|SRR|ERR|DRR)\d+", r"\1…", generic)
+        key = (st, str(step).lower(), generic)
+        groups[key] = groups.get(key, 0) + 1
+    for (st, step, reason), count in sorted(groups.items(), key=lambda kv: -kv[1])[:15]:
+        typer.echo(f"  {count:6d}  {st:11s} {step:12s} {reason}")
+    if len(groups) > 15:
+        typer.echo(f"  ... {len(groups) - 15} more kinds of outcome (see the sample_status view)")
 
 
 @app.command("fetch-demo-data")

@@ -1,16 +1,22 @@
 """The main job on real demo data, with embedded defaults (local files, DuckDB, local Dagster storage).
 
-Inputs, all real and replayed (the demo never touches the network):
+Inputs, all real and replayed (the demo never touches the network beyond the package registries):
 
-* GEO series GSE781 (family SOFT from the Debian package r-bioc-geoquery, fetched at set-up);
-* where ``../shared/data`` exists: the recorded ArrayExpress and SRA/ENA responses in its
-  ``cassettes/`` folder (E-MTAB-3050, E-GEOD-44719, E-MEXP-2381, SRP068364, SRP048683, ERP108370).
-).
+* from Debian packages (fetched at set-up, see :mod:`refine_assets.lib.demo_data`): GEO series
+  GSE781 (family SOFT with 34 submitter-processed MAS5 tables, r-bioc-geoquery), the HG-U95Av2
+  probe sequences and probeset annotation (r-bioc-annotationdbi), the human gene-id crosswalk from
+  org.Hs.eg.db, the E-MTAB-1147 reads (r-bioc-shortread);
+* where ``../shared/data`` exists: the recorded ArrayExpress and SRA/ENA responses of its
+  ``cassettes/`` folder (E-MTAB-3050, E-GEOD-44719, E-MEXP-2381, SRP068364, SRP048683, ERP108370) and
+  the raw array C30057.CEL of E-MTAB-3050.
 
-Each experiment is materialized as an ``experiment_survey`` partition through Dagster into the
-instance at ``$DAGSTER_HOME`` (default ``$REFINE_ASSETS_HOME/dagster_home``), then
-``metadata_warehouse`` builds the DuckDB file. A failing experiment is reported and does not stop
-the others.
+Steps, each a Dagster run in the instance at ``$DAGSTER_HOME`` (default
+``$REFINE_ASSETS_HOME/dagster_home``) so the UI shows everything afterwards: survey every
+experiment partition; build the warehouse (registers organism and platform partitions); build the
+references that have a source (probe table + annotation of hgu95av2, human crosswalk); process every
+experiment's samples; rebuild the warehouse. A failing experiment is reported and does not stop the
+others; samples that cannot be processed offline (raw files not available) are recorded in the
+ledger with the reason, or fall back to their submitter-processed table.
 """
 
 from __future__ import annotations
@@ -19,14 +25,7 @@ import os
 import time
 from pathlib import Path
 
-SHARED_EXPERIMENTS = (
-    "E-MTAB-3050",
-    "E-GEOD-44719",
-    "E-MEXP-2381",
-    "SRP068364",
-    "SRP048683",
-    "ERP108370",
-)
+SHARED_EXPERIMENTS = ("E-MTAB-3050", "E-GEOD-44719", "E-MEXP-2381", "SRP068364", "SRP048683", "ERP108370")
 
 INSTANCE_YAML = """\
 # Written by `refine-assets demo`: local instance with a pool limit of 1 for warehouse writers.
@@ -52,11 +51,27 @@ def _say(msg: str) -> None:
     print(f"[refine-assets demo] {msg}", flush=True)
 
 
-def run_demo(shared_data: Path | None = None) -> int:
-    """Run the demo; returns a process exit code (0 when every experiment succeeded)."""
-    from refine_assets.lib.demo_data import fetch_demo_data
+def demo_settings(settings, demo_dir: Path, shared: Path | None):
+    """Settings for the demo: replayed HTTP, local copies of raw files, local reference sources."""
     from refine_assets.lib.survey.geo import family_soft_url
-    from refine_assets.settings import Settings, expand_cassettes
+    from refine_assets.settings import expand_cassettes
+
+    settings.http_mode = "replay"
+    settings.replay_files = {family_soft_url("GSE781"): str(demo_dir / "GSE781_family.soft.gz")}
+    settings.replay_cassettes = expand_cassettes([str(shared / "cassettes")]) if shared else []
+    settings.replay_downloads = {"C30057.CEL": str(shared / "microarray" / "C30057.CEL.gz")} if shared else {}
+    settings.reference_sources = {
+        "probe_tables": {"hgu95av2": str(demo_dir / "HG-U95Av2_probe_tab.gz")},
+        "annotations": {"hgu95av2": str(demo_dir / "hgu95av2_ID")},
+        "crosswalks": {"HOMO_SAPIENS": str(demo_dir / "org.Hs.eg.crosswalk.tsv.gz")},
+    }
+    return settings
+
+
+def run_demo(shared_data: Path | None = None) -> int:
+    """Run the demo; returns a process exit code (0 when every run succeeded)."""
+    from refine_assets.lib.demo_data import fetch_demo_data
+    from refine_assets.settings import Settings
 
     settings = Settings.from_env()
     home = settings.home
@@ -65,24 +80,20 @@ def run_demo(shared_data: Path | None = None) -> int:
     if not (dagster_home / "dagster.yaml").exists():
         (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
 
-    _say(f"fetching demo data from Debian packages into {home / 'demo_data'}")
-    records = fetch_demo_data(home / "demo_data")
+    demo_dir = home / "demo_data"
+    _say(f"fetching demo data from Debian packages into {demo_dir}")
+    records = fetch_demo_data(demo_dir)
     for name, rec in sorted(records.items()):
         _say(f"  {name}: {rec['package']} {rec['version']} ({rec['bytes']:,} bytes)")
 
     shared = shared_data or default_shared_data()
     experiments = ["GSE781"]
-    cassettes: list[str] = []
-    if shared and (shared / "cassettes").is_dir():
-        cassettes = expand_cassettes([str(shared / "cassettes")])
+    if shared:
         experiments += list(SHARED_EXPERIMENTS)
-        _say(f"using {len(cassettes)} recorded HTTP cassettes from {shared / 'cassettes'}")
+        _say(f"using recorded HTTP responses and raw files from {shared}")
     else:
         _say("no ../shared/data: surveying GSE781 only")
-
-    settings.http_mode = "replay"
-    settings.replay_cassettes = cassettes
-    settings.replay_files = {family_soft_url("GSE781"): str(home / "demo_data" / "GSE781_family.soft.gz")}
+    settings = demo_settings(settings, demo_dir, shared)
 
     import dagster as dg
 
@@ -90,36 +101,45 @@ def run_demo(shared_data: Path | None = None) -> int:
 
     defs = build_defs(settings)
     instance = dg.DagsterInstance.get()
-    known = set(instance.get_dynamic_partitions("experiment"))
-    instance.add_dynamic_partitions("experiment", [e for e in experiments if e not in known])
+    failures: list[str] = []
 
-    survey_job = defs.resolve_job_def("experiment_job")
-    failures: dict[str, str] = {}
-    for acc in experiments:
+    def run(job: str, partition: str | None = None) -> bool:
         t0 = time.perf_counter()
-        result = survey_job.execute_in_process(partition_key=acc, instance=instance, raise_on_error=False)
-        dt = time.perf_counter() - t0
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key=partition, instance=instance, raise_on_error=False
+        )
+        label = f"{job}[{partition}]" if partition else job
         if result.success:
-            _say(f"surveyed and processed {acc} in {dt:.1f} s")
+            _say(f"{label} done in {time.perf_counter() - t0:.1f} s")
         else:
             failure = next((e for e in result.all_events if e.is_failure), None)
-            failures[acc] = failure.message if failure else "failed"
-            _say(f"FAILED {acc}: {failures[acc]}")
-    result = defs.resolve_job_def("warehouse_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        _say("warehouse build failed")
-        return 2
+            failures.append(label)
+            _say(f"FAILED {label}: {failure.message if failure else 'failed'}")
+        return result.success
+
+    known = set(instance.get_dynamic_partitions("experiment"))
+    instance.add_dynamic_partitions("experiment", [e for e in experiments if e not in known])
+    surveyed = [acc for acc in experiments if run("survey_job", acc)]
+    run("warehouse_job")
+    for code in sorted(settings.reference_sources["probe_tables"]):
+        if code in instance.get_dynamic_partitions("affy_platform"):
+            run("probe_table_job", code)
+    for organism in sorted(settings.reference_sources["crosswalks"]):
+        if organism in instance.get_dynamic_partitions("organism"):
+            run("crosswalk_job", organism)
+    for acc in surveyed:
+        run("processing_job", acc)
+    run("warehouse_job")
 
     import duckdb
 
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         con.sql(
-            "SELECT accession, source_database, num_samples, organisms, platforms FROM experiment_summary ORDER BY 1"
+            "SELECT accession, source_database AS source, num_samples AS samples, num_processed AS processed, "
+            "num_failed AS failed, num_unsupported AS unsupported, organisms FROM experiment_summary ORDER BY 1"
         ).show(max_width=160)
     _say(f"storage:   {settings.storage_root}")
-    _say(
-        f"warehouse: {settings.warehouse_path}  (try: uv run refine-assets warehouse {settings.warehouse_path})"
-    )
+    _say(f"warehouse: {settings.warehouse_path}  (try: uv run refine-assets status GSE781)")
     _say(
         f"UI:        DAGSTER_HOME={dagster_home} uv run dagster dev -h 127.0.0.1 -p 3000  "
         "then open http://127.0.0.1:3000"

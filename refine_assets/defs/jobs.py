@@ -29,9 +29,9 @@ processing_job = dg.define_asset_job(
 )
 probe_table_job = dg.define_asset_job(
     "probe_table_job",
-    selection=dg.AssetSelection.assets("affy_probe_table"),
+    selection=dg.AssetSelection.assets("affy_probe_table", "platform_annotation"),
     partitions_def=affy_platform_partitions,
-    description="Build one Affymetrix platform's probe table.",
+    description="Build one Affymetrix platform's probe table and probeset annotation.",
 )
 crosswalk_job = dg.define_asset_job(
     "crosswalk_job",

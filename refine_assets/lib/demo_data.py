@@ -12,6 +12,7 @@ holds a file with the recorded hash (idempotent).
 | ``GPL97.annot.gz`` | r-bioc-geoquery | HG-U133B annotation |
 | ``ERR127302_1_subset.fastq.gz`` / ``_2`` | r-bioc-shortread | E-MTAB-1147 reads, 20,000 pairs |
 | ``HG-U95Av2_probe_tab.gz`` | r-bioc-annotationdbi | HG-U95Av2 probe sequences |
+| ``hgu95av2_ID`` | r-bioc-annotationdbi | HG-U95Av2 probeset -> GenBank accession |
 | ``org.Hs.eg.crosswalk.tsv.gz`` | r-bioc-org.hs.eg.db | human gene-id crosswalk (Entrez, Ensembl, symbol, RefSeq, GenBank), converted from the package's SQLite |
 """
 
@@ -57,6 +58,7 @@ DEMO_FILES: tuple[DemoFile, ...] = (
         "r-bioc-annotationdbi",
         "usr/lib/R/site-library/AnnotationDbi/extdata/HG-U95Av2_probe_tab.gz",
     ),
+    DemoFile("hgu95av2_ID", "r-bioc-annotationdbi", "usr/lib/R/site-library/AnnotationDbi/extdata/hgu95av2_ID"),
     DemoFile(
         "org.Hs.eg.crosswalk.tsv.gz",
         "r-bioc-org.hs.eg.db",

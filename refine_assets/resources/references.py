@@ -17,5 +17,8 @@ class ReferenceSourcesResource(dg.ConfigurableResource):
 
     probe_tables: dict[str, str] = Field(default={}, description="Affymetrix platform code -> probe table")
     brainarray: dict[str, str] = Field(default={}, description="platform code -> Brainarray ENSG probe table")
+    annotations: dict[str, str] = Field(
+        default={}, description="platform code -> probeset annotation table (GPL table, .annot, *_ID map)"
+    )
     crosswalks: dict[str, str] = Field(default={}, description="ORGANISM -> gene id crosswalk file")
     crosswalk_tax_ids: dict[str, int] = Field(default={}, description="ORGANISM -> NCBI taxon (gene2ensembl)")

@@ -7,6 +7,7 @@ import dagster as dg
 
 from refine_assets.defs.partitions import affy_platform_partitions, organism_partitions
 from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
+from refine_assets.lib.references.annotation import build_annotation_reference
 from refine_assets.lib.references.artifacts import reference_key, write_record
 from refine_assets.lib.references.crosswalks import build_crosswalk_reference
 from refine_assets.lib.storage import file_sha256
@@ -109,6 +110,38 @@ def gene_crosswalk(
         metadata={
             "pairs": dg.MetadataValue.json(d["pairs"]),
             "ensembl_genes": d["ensembl_genes"],
+            "source": source,
+            "url": dg.MetadataValue.url(record["url"]),
+        }
+    )
+
+
+@dg.asset(
+    key="platform_annotation",
+    group_name="references",
+    partitions_def=affy_platform_partitions,
+    kinds={"parquet"},
+    code_version="1",
+    description="Probeset annotation of one platform (probeset -> GenBank / Entrez / symbol ...), used to map "
+    "SCAN probeset values to Ensembl genes when no Brainarray table exists and the survey has no GPL table.",
+)
+def platform_annotation(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    fetcher: FetcherResource,
+    reference_sources: ReferenceSourcesResource,
+) -> dg.MaterializeResult:
+    code = context.partition_key
+    source = reference_sources.annotations.get(code)
+    if not source:
+        raise dg.Failure(
+            f"{code}: no annotation source configured (reference_sources.annotations)", allow_retries=False
+        )
+    record = build_annotation_reference(storage.get_store(), code, _local(source, fetcher), source)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": record["details"]["rows"],
+            "columns": dg.MetadataValue.json(record["details"]["columns"]),
             "source": source,
             "url": dg.MetadataValue.url(record["url"]),
         }

@@ -59,7 +59,9 @@ class AffymetrixProcessor:
         probes = self._probe_record(code)
         brainarray = read_record(self.env.store, "brainarray", code) if code else None
         cw = read_record(self.env.store, "crosswalk", sample.organism) if sample.organism else None
+        annotation = read_record(self.env.store, "annotation", code) if code else None
         return {
+            "annotation": annotation["version"] if annotation and not brainarray else None,
             "refine_assets": code_version(),
             "scan": MODE,
             "probe_table": probes["version"] if probes else None,
@@ -125,14 +127,23 @@ class AffymetrixProcessor:
             genes = probeset_values.copy()
             genes.index = genes.index.str.replace(r"_at$", "", regex=True)
             metrics["gene_mapping"] = {"source": "brainarray", "version": brainarray_record["version"]}
-            return ProcessedSample(genes, None, metrics, checksums, method="SCANfast+Brainarray")
+            return ProcessedSample(
+                genes, metrics=metrics, input_checksums=checksums, method="SCANfast+Brainarray"
+            )
         genes = self._genes_from_annotation(sample, probeset_values, metrics)
-        return ProcessedSample(genes, probeset_values, metrics, checksums, method="SCANfast")
+        return ProcessedSample(
+            genes, probeset_values, metrics=metrics, input_checksums=checksums, method="SCANfast"
+        )
 
     def _genes_from_annotation(self, sample: SampleInput, values: pd.Series, metrics: dict) -> pd.Series:
         store = self.env.store
         gpl = sample.platform_accession
+        code = metrics.get("header_platform_code") or sample.internal_platform_code
         pkey = f"surveys/{sample.experiment_accession}/platform_tables/{gpl}.parquet"
+        source = "survey_platform_table"
+        annotation = read_record(store, "annotation", code) if code else None
+        if not store.exists(pkey) and annotation is not None:
+            pkey, source = annotation["key"], f"platform_annotation:{annotation['version']}"
         cw = load_crosswalk_reference(store, sample.organism) if sample.organism else None
         if not store.exists(pkey) or cw is None:
             missing = (
@@ -142,15 +153,15 @@ class AffymetrixProcessor:
             )
             raise ProcessingError(
                 f"{sample.accession}: SCAN done ({len(values)} probesets) but no Brainarray table and no {missing} "
-                f"to map probesets of {sample.internal_platform_code} to Ensembl genes"
+                f"to map probesets of {code} to Ensembl genes"
             )
-        mapper = PlatformMapper(pq.read_table(io.BytesIO(store.get_bytes(pkey))), cw[0], name=gpl)
+        mapper = PlatformMapper(pq.read_table(io.BytesIO(store.get_bytes(pkey))), cw[0], name=gpl or code)
         try:
             mapping = mapper.map(values.index.to_numpy(dtype=object), label=sample.accession)
         except IdMappingError as exc:
             raise ProcessingError(str(exc)) from exc
         metrics["gene_mapping"] = {
-            "source": "platform_annotation",
+            "source": source,
             **{k: v for k, v in mapping.report.items() if k != "candidates"},
         }
         pos = values.index.get_indexer(mapping.probe_ids)
