@@ -69,3 +69,28 @@ def rscript() -> str:
 def salmon_bin() -> str:
     """Path of the salmon binary (Debian package ``salmon``)."""
     return _require_tool("salmon")
+
+
+@pytest.fixture(scope="session")
+def demo_data() -> Path:
+    """Real demo inputs from Debian packages (``refine_assets.lib.demo_data``), cached across runs.
+
+    Cached in ``$REFINE_ASSETS_TEST_CACHE`` (default ``~/.cache/refine-assets-tests``); needs
+    ``apt-get download`` and ``dpkg-deb``: skips where missing, fails under ``CI=true``.
+    """
+    import shutil
+
+    from refine_assets.lib.demo_data import DemoDataError, fetch_demo_data
+
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            message = f"{tool} not available: cannot fetch the Debian demo data"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+    cache = Path(os.environ.get("REFINE_ASSETS_TEST_CACHE", Path.home() / ".cache" / "refine-assets-tests"))
+    try:
+        fetch_demo_data(cache / "demo_data")
+    except DemoDataError as exc:
+        pytest.fail(str(exc))
+    return cache / "demo_data"
