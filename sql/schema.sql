@@ -159,3 +159,17 @@ CREATE TABLE IF NOT EXISTS survey_loads (
     manifest_sha256 VARCHAR,
     loaded_at TIMESTAMP
 );
+
+-- Every reference artifact in storage (probe tables, annotations, crosswalks, QN targets, indices):
+-- rebuilt from references/<kind>/<name>/record.json on every warehouse build.
+CREATE TABLE IF NOT EXISTS reference_artifacts (
+    kind VARCHAR NOT NULL,               -- probes | annotation | brainarray | crosswalk | qn_target | transcriptome_index
+    name VARCHAR NOT NULL,               -- platform code or ORGANISM (or ORGANISM/length)
+    version VARCHAR,                     -- source version (package version or content hash)
+    source_url VARCHAR,
+    url VARCHAR,                         -- storage URL of the artifact
+    sha256 VARCHAR,
+    created_at TIMESTAMP,
+    details JSON,
+    PRIMARY KEY (kind, name)
+);

@@ -308,6 +308,29 @@ def load_ledger(con: duckdb.DuckDBPyConnection, experiment: str, url: str, diges
         raise
 
 
+def load_reference_records(con: duckdb.DuckDBPyConnection, store) -> int:
+    """Replace ``reference_artifacts`` by every ``references/<kind>/<name>/record.json`` in storage."""
+    from refine_assets.lib.references.artifacts import list_records
+
+    records = list_records(store)
+    con.execute("DELETE FROM reference_artifacts")
+    for r in records:
+        con.execute(
+            "INSERT OR REPLACE INTO reference_artifacts VALUES (?, ?, ?, ?, ?, ?, TRY_CAST(? AS TIMESTAMPTZ), ?::JSON)",
+            [
+                r.get("kind"),
+                r.get("name"),
+                r.get("version"),
+                r.get("source_url"),
+                r.get("url"),
+                r.get("sha256"),
+                r.get("created_at"),
+                json.dumps(r.get("details") or {}, default=str),
+            ],
+        )
+    return len(records)
+
+
 def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = None) -> LoadReport:
     """Load every new or changed survey manifest from ``store`` into the warehouse at ``db_path``.
 
@@ -327,6 +350,7 @@ def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = N
                 item = ManifestToLoad(acc, store.url_for(key), digest, manifest, paths)
                 load_experiment(con, item)
                 report.loaded.append(acc)
+            load_reference_records(con, store)
             for experiment, key, digest in pending_ledgers(store, con, accessions):
                 path = stack.enter_context(store.local_path(key))
                 load_ledger(con, experiment, store.url_for(key), digest, path)

@@ -7,9 +7,11 @@ from pathlib import Path
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
+from refine_assets.lib.plots import distribution_svg, svg_markdown
 from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
 from refine_assets.lib.processing.inputs import load_sample_inputs
 from refine_assets.lib.processing.registry import ProcessingEnv, build_processors
+from refine_assets.lib.processing.vectors import read_vector
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
 
@@ -52,8 +54,19 @@ def experiment_processed(
     status = Counter(o.status for o in outcomes)
     steps = Counter((o.step, o.status) for o in outcomes)
     reasons = Counter(o.reason for o in outcomes if o.status != "succeeded" and o.reason)
+    vectors = {}
+    for o in outcomes:
+        if (
+            o.status == "succeeded"
+            and o.output_key
+            and o.output_key.endswith(".parquet")
+            and len(vectors) < 12
+        ):
+            vectors[o.sample_accession] = read_vector(store, o.output_key)[0].to_numpy()
+    plot = distribution_svg(vectors, f"{experiment}: processed values per sample")
     return dg.MaterializeResult(
         metadata={
+            "value_distribution": dg.MetadataValue.md(svg_markdown(plot, "value distribution")),
             "num_samples": len(outcomes),
             "num_succeeded": status["succeeded"],
             "num_failed": status["failed"],
