@@ -7,7 +7,7 @@ import re
 import dagster as dg
 
 from refine_assets.definitions import build_defs
-from refine_assets.defs.partitions import experiment_partitions, organism_partitions
+from refine_assets.defs.partitions import affy_platform_partitions, experiment_partitions, organism_partitions
 from refine_assets.graph_diagram import asset_graph_mermaid
 from refine_assets.settings import Settings
 from refine_assets_tests.conftest import REPO_ROOT
@@ -32,7 +32,11 @@ def test_every_asset_in_a_group_and_partitioned_by_shared_defs(tmp_path) -> None
     for node in graph.asset_nodes:
         assert node.group_name and node.group_name != "default", node.key
         if node.partitions_def is not None:
-            assert node.partitions_def in (experiment_partitions, organism_partitions), node.key
+            assert node.partitions_def in (
+                experiment_partitions,
+                organism_partitions,
+                affy_platform_partitions,
+            ), node.key
     # no organism x experiment cross product anywhere
     assert not any(isinstance(n.partitions_def, dg.MultiPartitionsDefinition) for n in graph.asset_nodes)
 
