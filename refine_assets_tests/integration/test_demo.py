@@ -30,7 +30,7 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
             [str(exe), "demo"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert "surveyed and processed GSE781" in proc.stdout and "FAILED" not in proc.stdout
+        assert "processing_job[GSE781] done" in proc.stdout and "FAILED" not in proc.stdout
     home = tmp_path / "home"
     records = json.loads((home / "demo_data/demo_data.json").read_text())
     assert records["GSE781_family.soft.gz"]["package"] == "r-bioc-geoquery"
@@ -39,6 +39,11 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
         counts = dict(con.execute("SELECT accession, num_samples FROM experiment_summary").fetchall())
         assert counts["GSE781"] == 34 and counts["E-MTAB-3050"] == 5 and counts["SRP068364"] == 4
         assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == sum(counts.values())
+        processed = dict(con.execute("SELECT accession, num_processed FROM experiment_summary").fetchall())
+        assert processed["GSE781"] == 34  # submitter-processed fallback, offline
+        assert processed["E-MTAB-3050"] == 1  # the real C30057 array through SCANfast
+        refs = {r[0] for r in con.execute("SELECT kind FROM reference_artifacts").fetchall()}
+        assert refs == {"probes", "annotation", "crosswalk"}
     # the Dagster instance holds the materialized partitions the UI shows
     assert (home / "dagster_home" / "dagster.yaml").is_file()
     assert (home / "dagster_home" / "storage").is_dir()
