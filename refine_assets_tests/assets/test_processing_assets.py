@@ -64,18 +64,18 @@ def test_gse781_submitter_processed_end_to_end(tmp_path: Path, shared_data: Path
         store = open_store(str(tmp_path / "storage"))
         ledger = read_ledger(store, "GSE781")
         outcomes = [o for (s, step), o in ledger.items()]
-        assert {o.step for o in outcomes} == {"no_op"}  # raw CELs are not available offline: fallback
+        assert {o.step for o in outcomes} == {"submitter_processed"}  # raw CELs are not available offline: fallback
         assert all("not available offline" in o.reason for o in outcomes)
-        gsm = ledger[("GSM11805", "no_op")]
+        gsm = ledger[("GSM11805", "submitter_processed")]
         assert gsm.metrics["submitter_processed"] is True
         assert gsm.metrics["mapping"]["coverage"] > 0.5 and gsm.metrics["log2"]["transformed"] is True
         values, provenance = read_vector(store, gsm.output_key)
         assert values.index.str.startswith("ENSG").all() and len(values) > 10000
-        assert provenance["step"] == "no_op" and provenance["versions"]["crosswalk"]
+        assert provenance["step"] == "submitter_processed" and provenance["versions"]["crosswalk"]
         # idempotent: a second run recomputes nothing
         _run([experiment_processed], resources, instance, "GSE781")
         again = read_ledger(store, "GSE781")
-        assert again[("GSM11805", "no_op")].recorded_at == gsm.recorded_at
+        assert again[("GSM11805", "submitter_processed")].recorded_at == gsm.recorded_at
         _run([metadata_warehouse], resources, instance)
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute(

@@ -25,10 +25,22 @@ class ProcessingEnv:
 def build_processors(env: ProcessingEnv) -> dict[str, SampleProcessor]:
     """Processors by pipeline name. Pipelines absent here are recorded as unsupported."""
     from refine_assets.lib.processing.affy import AffymetrixProcessor
-    from refine_assets.lib.processing.submitter import SubmitterProcessor
+    from refine_assets.lib.processing.framework import ProcessingError
+    from refine_assets.lib.references.crosswalks import load_crosswalk_reference
+    from refine_assets.lib.submitter.process import SubmitterProcessor
+
+    crosswalks: dict = {}
+
+    def crosswalk_for(organism: str | None):
+        if organism not in crosswalks:
+            loaded = load_crosswalk_reference(env.store, organism) if organism else None
+            crosswalks[organism] = loaded[0] if loaded else None
+        if crosswalks[organism] is None:
+            raise ProcessingError(f"no gene-id crosswalk for {organism} (materialize gene_crosswalk[{organism}])")
+        return crosswalks[organism]
 
     processors: dict[str, SampleProcessor] = {
         "AFFY_TO_PCL": AffymetrixProcessor(env),
-        "NO_OP": SubmitterProcessor(env),
+        "NO_OP": SubmitterProcessor(env.store, crosswalk_for),
     }
     return processors
