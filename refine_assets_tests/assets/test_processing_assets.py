@@ -64,7 +64,9 @@ def test_gse781_submitter_processed_end_to_end(tmp_path: Path, shared_data: Path
         store = open_store(str(tmp_path / "storage"))
         ledger = read_ledger(store, "GSE781")
         outcomes = [o for (s, step), o in ledger.items()]
-        assert {o.step for o in outcomes} == {"submitter_processed"}  # raw CELs are not available offline: fallback
+        assert {o.step for o in outcomes} == {
+            "submitter_processed"
+        }  # raw CELs are not available offline: fallback
         assert all("not available offline" in o.reason for o in outcomes)
         gsm = ledger[("GSM11805", "submitter_processed")]
         assert gsm.metrics["submitter_processed"] is True
@@ -95,6 +97,11 @@ def test_real_cel_through_scanfast_to_genes(tmp_path: Path, shared_data: Path, d
         result = _run([experiment_processed], resources, instance, "E-MTAB-3050")
         (mat,) = result.asset_materializations_for_node("experiment_processed")
         assert mat.metadata["num_succeeded"].value == 1 and mat.metadata["num_failed"].value == 4
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        assert checks["affymetrix_qc"].passed  # the real array: no zero intensities, EM converged
+        assert checks["affymetrix_qc"].metadata["arrays"].value == 1
+        assert not checks["samples_processed"].passed  # 1 of 5: raw files of the others are offline
+        assert checks["samples_processed"].metadata["processed"].value == 1
     store = open_store(str(tmp_path / "storage"))
     ledger = read_ledger(store, "E-MTAB-3050")
     ok = ledger[("E-MTAB-3050-1007409-C30057", "affy_scan")]

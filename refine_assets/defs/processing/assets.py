@@ -8,6 +8,7 @@ import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
 from refine_assets.lib.plots import distribution_svg, svg_markdown
+from refine_assets.lib.processing import qc
 from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
 from refine_assets.lib.processing.inputs import load_sample_inputs
 from refine_assets.lib.processing.registry import ProcessingEnv, build_processors
@@ -29,6 +30,23 @@ def _md_table(header: list[str], rows: list[tuple]) -> str:
     deps=["experiment_survey"],
     kinds={"parquet"},
     code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "samples_processed",
+            asset="experiment_processed",
+            description="At least half of the supported samples processed (x of y, and why not).",
+        ),
+        dg.AssetCheckSpec(
+            "affymetrix_qc",
+            asset="experiment_processed",
+            description="CEL zero-intensity fraction <= 1% and SCAN EM converged for every array.",
+        ),
+        dg.AssetCheckSpec(
+            "salmon_mapping_rate",
+            asset="experiment_processed",
+            description="Every salmon run maps at least 10% of its reads.",
+        ),
+    ],
     description=(
         "Every sample of the experiment processed on its own by its pipeline (Affymetrix SCANfast, "
         "Illumina SCAN, submitter-processed tables, salmon), skipped when up to date, one failure never "
@@ -64,7 +82,25 @@ def experiment_processed(
         ):
             vectors[o.sample_accession] = read_vector(store, o.output_key)[0].to_numpy()
     plot = distribution_svg(vectors, f"{experiment}: processed values per sample")
+    checks = []
+    for name, fn in (
+        ("samples_processed", qc.processed_fraction),
+        ("affymetrix_qc", qc.affymetrix_qc),
+        ("salmon_mapping_rate", qc.salmon_qc),
+    ):
+        passed, severity, meta = fn(outcomes)
+        checks.append(
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=passed,
+                severity=dg.AssetCheckSeverity[severity],
+                metadata={
+                    k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v for k, v in meta.items()
+                },
+            )
+        )
     return dg.MaterializeResult(
+        check_results=checks,
         metadata={
             "value_distribution": dg.MetadataValue.md(svg_markdown(plot, "value distribution")),
             "num_samples": len(outcomes),
@@ -81,5 +117,5 @@ def experiment_processed(
                 _md_table(["reason", "samples"], reasons.most_common(20)) if reasons else "_all processed_"
             ),
             "ledger": dg.MetadataValue.url(ledger_url),
-        }
+        },
     )
