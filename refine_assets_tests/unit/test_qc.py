@@ -13,7 +13,8 @@ def _o(sample: str, step: str, status: str, **metrics) -> SampleOutcome:
 def test_affymetrix_qc_flags_zero_intensities_and_unconverged_em() -> None:
     good = [_o("A", "affy_scan", "succeeded", zero_intensity_fraction=0.0, em_converged=True)]
     assert qc.affymetrix_qc(good)[0]
-    bad = good + [
+    bad = [
+        *good,
         _o("B", "affy_scan", "succeeded", zero_intensity_fraction=0.02, em_converged=True),
         _o("C", "affy_scan", "succeeded", zero_intensity_fraction=0.0, em_converged=False),
         _o("D", "affy_scan", "failed"),
@@ -32,7 +33,7 @@ def test_processed_fraction_ignores_unsupported() -> None:
     outcomes = [_o("A", "x", "succeeded"), _o("B", "x", "failed"), _o("C", "none", "unsupported")]
     passed, _, meta = qc.processed_fraction(outcomes)
     assert passed and meta["processed"] == 1 and meta["supported"] == 2 and meta["fraction"] == 0.5
-    assert not qc.processed_fraction(outcomes + [_o("D", "x", "failed")])[0]
+    assert not qc.processed_fraction([*outcomes, _o("D", "x", "failed")])[0]
 
 
 def test_salmon_gate() -> None:
