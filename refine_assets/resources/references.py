@@ -20,5 +20,9 @@ class ReferenceSourcesResource(dg.ConfigurableResource):
     annotations: dict[str, str] = Field(
         default={}, description="platform code -> probeset annotation table (GPL table, .annot, *_ID map)"
     )
+    illumina_packages: str | None = Field(
+        default=None,
+        description="folder of Bioconductor illumina*.db and org.*.eg.db package tarballs (Illumina probe tables)",
+    )
     crosswalks: dict[str, str] = Field(default={}, description="ORGANISM -> gene id crosswalk file")
     crosswalk_tax_ids: dict[str, int] = Field(default={}, description="ORGANISM -> NCBI taxon (gene2ensembl)")

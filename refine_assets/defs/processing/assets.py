@@ -15,6 +15,7 @@ from refine_assets.lib.processing.registry import ProcessingEnv, build_processor
 from refine_assets.lib.processing.vectors import read_vector
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
+from refine_assets.resources.references import ReferenceSourcesResource
 
 
 def _md_table(header: list[str], rows: list[tuple]) -> str:
@@ -54,7 +55,10 @@ def _md_table(header: list[str], rows: list[tuple]) -> str:
     ),
 )
 def experiment_processed(
-    context: dg.AssetExecutionContext, storage: StorageResource, fetcher: FetcherResource
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    fetcher: FetcherResource,
+    reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
     experiment = context.partition_key
     store = storage.get_store()

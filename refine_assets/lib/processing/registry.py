@@ -22,10 +22,11 @@ class ProcessingEnv:
     options: dict = field(default_factory=dict)
 
 
-def build_processors(env: ProcessingEnv) -> dict[str, SampleProcessor]:
+def build_processors(env: ProcessingEnv, samples: list | None = None) -> dict[str, SampleProcessor]:
     """Processors by pipeline name. Pipelines absent here are recorded as unsupported."""
     from refine_assets.lib.processing.affy import AffymetrixProcessor
     from refine_assets.lib.processing.framework import ProcessingError
+    from refine_assets.lib.processing.illumina import IlluminaProcessor
     from refine_assets.lib.references.crosswalks import load_crosswalk_reference
     from refine_assets.lib.submitter.process import SubmitterProcessor
 
@@ -36,11 +37,14 @@ def build_processors(env: ProcessingEnv) -> dict[str, SampleProcessor]:
             loaded = load_crosswalk_reference(env.store, organism) if organism else None
             crosswalks[organism] = loaded[0] if loaded else None
         if crosswalks[organism] is None:
-            raise ProcessingError(f"no gene-id crosswalk for {organism} (materialize gene_crosswalk[{organism}])")
+            raise ProcessingError(
+                f"no gene-id crosswalk for {organism} (materialize gene_crosswalk[{organism}])"
+            )
         return crosswalks[organism]
 
     processors: dict[str, SampleProcessor] = {
         "AFFY_TO_PCL": AffymetrixProcessor(env),
         "NO_OP": SubmitterProcessor(env.store, crosswalk_for),
+        "ILLUMINA_TO_PCL": IlluminaProcessor(env, env.options.get("illumina_packages"), list(samples or [])),
     }
     return processors
