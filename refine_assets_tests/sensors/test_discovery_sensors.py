@@ -87,6 +87,11 @@ def error_cassette(tmp_path: Path, url: str, status: int, body: str) -> str:
     return str(path)
 
 
+@dg.asset(key="experiment_processed", partitions_def=experiment_partitions, deps=["experiment_survey"])
+def stub_experiment_processed() -> None:
+    """Stand-in for the processing asset (same key and partitions)."""
+
+
 @dg.asset(key="experiment_survey", partitions_def=experiment_partitions)
 def stub_experiment_survey() -> None:
     """Stands in for the real survey asset (same key and partitions) so run requests resolve."""
@@ -98,7 +103,7 @@ def tick(
     """One tick as the daemon evaluates it: inside a partition-loading context backed by the
     instance, with run requests resolved and validated against the asset graph (partition keys
     added by the same tick's requests count as existing)."""
-    defs = dg.Definitions(assets=[stub_experiment_survey], sensors=[sensor])
+    defs = dg.Definitions(assets=[stub_experiment_survey, stub_experiment_processed], sensors=[sensor])
     context = dg.build_sensor_context(
         instance=instance,
         instance_ref=instance.get_ref(),  # as in the daemon: enables the partition-request-aware loader
@@ -139,13 +144,18 @@ def test_module_sensors_shape() -> None:
         assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
         assert sensor.required_resource_keys == {"http"}
         (target,) = sensor.targets
-        assert target.resolvable_to_job.selection.selected_keys == [dg.AssetKey("experiment_survey")]
+        assert target.resolvable_to_job.selection.selected_keys == [
+            dg.AssetKey("experiment_survey"),
+            dg.AssetKey("experiment_processed"),
+        ]
     with pytest.raises(ValueError, match="unknown discovery source"):
         s.build_discovery_sensor("PRIDE")
     # They load beside an experiment_survey asset with an http resource bound.
     dg.Definitions.validate_loadable(
         dg.Definitions(
-            assets=[stub_experiment_survey], sensors=sensors, resources={"http": ReplayHttpResource()}
+            assets=[stub_experiment_survey, stub_experiment_processed],
+            sensors=sensors,
+            resources={"http": ReplayHttpResource()},
         )
     )
 
@@ -166,7 +176,7 @@ def test_geo_first_tick_caps_runs_and_pages_on_across_ticks(instance: dg.Dagster
     assert [r.partition_key for r in first.run_requests] == added_keys(first)
     request = first.run_requests[0]
     assert request.run_key == "GSE262100:discovered"
-    assert request.asset_selection == [dg.AssetKey("experiment_survey")]
+    assert request.asset_selection == [dg.AssetKey("experiment_survey"), dg.AssetKey("experiment_processed")]
     assert request.tags[s.SOURCE_TAG] == "geo"
     # The window [03-08 .. 03-15] has 6 series: not exhausted, so the high-water mark stays.
     assert cursor_of(first) == {"high_water": "2024-03-08", "offset": 4}

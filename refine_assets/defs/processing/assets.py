@@ -31,6 +31,11 @@ def _md_table(header: list[str], rows: list[tuple]) -> str:
     deps=["experiment_survey"],
     kinds={"parquet"},
     code_version="1",
+    # A (re-)surveyed experiment is (re-)processed: per partition, never a fan-in.
+    automation_condition=dg.AutomationCondition.eager(),
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
     check_specs=[
         dg.AssetCheckSpec(
             "samples_processed",

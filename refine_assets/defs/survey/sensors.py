@@ -39,6 +39,9 @@ from refine_assets.lib.http import HttpError
 from refine_assets.resources import HttpClientResource
 
 SURVEY_ASSET = dg.AssetKey("experiment_survey")
+PROCESSED_ASSET = dg.AssetKey("experiment_processed")
+# A discovered experiment is surveyed and its samples processed in the same run.
+RUN_ASSETS = [SURVEY_ASSET, PROCESSED_ASSET]
 SOURCE_TAG = "refine_assets/source"
 START_DATE_ENV = "REFINE_ASSETS_DISCOVERY_START_DATE"
 
@@ -95,7 +98,7 @@ def build_discovery_sensor(
 
     @dg.sensor(
         name=name or f"{label}_discovery_sensor",
-        target=[SURVEY_ASSET],
+        target=RUN_ASSETS,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
@@ -146,7 +149,7 @@ def build_discovery_sensor(
             dg.RunRequest(
                 partition_key=accession,
                 run_key=f"{accession}:discovered",
-                asset_selection=[SURVEY_ASSET],
+                asset_selection=RUN_ASSETS,
                 tags={SOURCE_TAG: label},
             )
             for accession in new

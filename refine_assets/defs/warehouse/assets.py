@@ -17,7 +17,11 @@ from refine_assets.resources.warehouse import WarehouseResource
     kinds={"duckdb"},
     pool="warehouse",
     code_version="1",
-    automation_condition=dg.AutomationCondition.on_cron("*/15 * * * *"),
+    # Fan-in over every experiment partition: never eager; every 15 minutes (a build with nothing new
+    # to load only re-checks manifest hashes). on_cron would wait for *all* partitions to update.
+    automation_condition=(
+        dg.AutomationCondition.cron_tick_passed("*/15 * * * *") & ~dg.AutomationCondition.in_progress()
+    ).with_label("every 15 minutes"),
     description=(
         "DuckDB metadata warehouse (tables in sql/schema.sql, views in sql/views.sql). Loads every new or "
         "changed survey manifest and processing ledger, then publishes the file atomically; single writer (pool 'warehouse'). "
