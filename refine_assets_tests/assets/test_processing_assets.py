@@ -85,8 +85,33 @@ def test_gse781_submitter_processed_end_to_end(tmp_path: Path, shared_data: Path
         ).fetchone() == (34, 34)
 
 
+def _processed_file(tmp_path: Path, shared_data: Path) -> Path:
+    """An ArrayExpress derived data file (MAGE-TAB two-line header) over the real HG-U95Av2 probesets;
+    the values are made up (no real AE processed file ships with the test data)."""
+    import gzip
+
+    import numpy as np
+
+    with gzip.open(shared_data / "probes/HG-U95Av2_probesets_genbank.tsv.gz", "rt") as fh:
+        ids = [ln.split("\t")[0] for ln in fh][1:]
+    values = np.random.default_rng(5).lognormal(6, 1.5, len(ids))
+    path = tmp_path / "C30058.txt"
+    path.write_text(
+        "Hybridization REF\tC30058\nReporter REF\tAFFYMETRIX_VALUE\n"
+        + "".join(f"{i}\t{v:.1f}\n" for i, v in zip(ids, values, strict=True))
+    )
+    return path
+
+
 def test_real_cel_through_scanfast_to_genes(tmp_path: Path, shared_data: Path, demo_data: Path) -> None:
     resources = _resources(tmp_path, shared_data, demo_data / "org.Hs.eg.crosswalk.tsv.gz")
+    resources["fetcher"] = ReplayFetcherResource(
+        files={
+            "C30057.CEL": str(shared_data / "microarray/C30057.CEL.gz"),
+            "C30058.txt": str(_processed_file(tmp_path, shared_data)),
+        },
+        work_dir=str(tmp_path / "work"),
+    )
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("experiment", ["E-MTAB-3050"])
         instance.add_dynamic_partitions("organism", ["HOMO_SAPIENS"])
@@ -96,12 +121,12 @@ def test_real_cel_through_scanfast_to_genes(tmp_path: Path, shared_data: Path, d
         _run([gene_crosswalk], resources, instance, "HOMO_SAPIENS")
         result = _run([experiment_processed], resources, instance, "E-MTAB-3050")
         (mat,) = result.asset_materializations_for_node("experiment_processed")
-        assert mat.metadata["num_succeeded"].value == 1 and mat.metadata["num_failed"].value == 4
+        assert mat.metadata["num_succeeded"].value == 2 and mat.metadata["num_failed"].value == 3
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         assert checks["affymetrix_qc"].passed  # the real array: no zero intensities, EM converged
         assert checks["affymetrix_qc"].metadata["arrays"].value == 1
-        assert not checks["samples_processed"].passed  # 1 of 5: raw files of the others are offline
-        assert checks["samples_processed"].metadata["processed"].value == 1
+        assert not checks["samples_processed"].passed  # 2 of 5: raw files of the others are offline
+        assert checks["samples_processed"].metadata["processed"].value == 2
     store = open_store(str(tmp_path / "storage"))
     ledger = read_ledger(store, "E-MTAB-3050")
     ok = ledger[("E-MTAB-3050-1007409-C30057", "affy_scan")]
@@ -117,5 +142,12 @@ def test_real_cel_through_scanfast_to_genes(tmp_path: Path, shared_data: Path, d
     genes, _ = read_vector(store, ok.output_key)
     probesets, _ = read_vector(store, "processed/E-MTAB-3050/E-MTAB-3050-1007409-C30057.probesets.parquet")
     assert len(probesets) == 12453 and genes.index.str.startswith("ENSG").all()
-    failed = ledger[("E-MTAB-3050-1007409-C30058", "affy_scan")]
+    # C30058: raw CEL offline -> falls back to its ArrayExpress processed file
+    fallback = ledger[("E-MTAB-3050-1007409-C30058", "submitter_processed")]
+    assert fallback.status == "succeeded" and "not available offline" in fallback.reason
+    assert (
+        fallback.metrics["source_file"] == "C30058.txt"
+        and fallback.metrics["mapping"]["id_type"] == "genbank"
+    )
+    failed = ledger[("E-MTAB-3050-1009003-C30059", "submitter_processed")]
     assert failed.status == "failed" and "not available offline" in failed.reason

@@ -27,7 +27,8 @@ def load_sample_inputs(store: ArtifactStore, experiment: str) -> list[SampleInpu
     """One :class:`SampleInput` per surveyed sample, with its original files.
 
     Experiment-level files (no sample accession, e.g. a series' non-normalized matrix) are attached
-    to every sample.
+    to every sample. ``has_submitter_table`` is true when the survey stored the sample's submitter
+    table (GEO) or lists a processed file for the sample (ArrayExpress).
     """
     manifest = survey_manifest(store, experiment)
     samples = _rows(store, manifest["tables"]["samples"]["key"])
@@ -50,7 +51,8 @@ def load_sample_inputs(store: ArtifactStore, experiment: str) -> list[SampleInpu
             title=s.get("title"),
             has_raw=bool(s.get("has_raw")),
             files=by_sample.get(s["accession"], []) + shared,
-            has_submitter_table=s["accession"] in tables,
+            has_submitter_table=s["accession"] in tables
+            or any(f.get("file_type") == "PROCESSED" for f in by_sample.get(s["accession"], [])),
         )
         for s in samples
     ]

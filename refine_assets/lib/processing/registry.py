@@ -22,6 +22,14 @@ class ProcessingEnv:
     options: dict = field(default_factory=dict)
 
 
+def annotation_for(store: ArtifactStore, code: str | None) -> tuple[str, str] | None:
+    """(storage key, version) of a platform's annotation reference, or None."""
+    from refine_assets.lib.references.artifacts import read_record
+
+    record = read_record(store, "annotation", code) if code else None
+    return (record["key"], record["version"]) if record else None
+
+
 def build_processors(env: ProcessingEnv, samples: list | None = None) -> dict[str, SampleProcessor]:
     """Processors by pipeline name. Pipelines absent here are recorded as unsupported."""
     from refine_assets.lib.processing.affy import AffymetrixProcessor
@@ -44,7 +52,12 @@ def build_processors(env: ProcessingEnv, samples: list | None = None) -> dict[st
 
     processors: dict[str, SampleProcessor] = {
         "AFFY_TO_PCL": AffymetrixProcessor(env),
-        "NO_OP": SubmitterProcessor(env.store, crosswalk_for),
+        "NO_OP": SubmitterProcessor(
+            env.store,
+            crosswalk_for,
+            fetcher=env.fetcher,
+            annotation_for=lambda code: annotation_for(env.store, code),
+        ),
         "ILLUMINA_TO_PCL": IlluminaProcessor(env, env.options.get("illumina_packages"), list(samples or [])),
     }
     return processors

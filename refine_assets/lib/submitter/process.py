@@ -566,7 +566,15 @@ class SubmitterProcessor:
         *,
         min_coverage: float = MIN_COVERAGE,
         nonpositive: str = "floor",
+        fetcher=None,
+        annotation_for: Callable[[str | None], tuple[str, str] | None] | None = None,
     ):
+        """``fetcher`` (a :class:`~refine_assets.lib.processing.fetch.Fetcher`) and ``annotation_for``
+        (platform code -> (storage key of an annotation table, version) or None) enable samples whose
+        submitter data is a processed *file* listed in the survey (ArrayExpress ``Derived Array Data
+        File``) rather than a table stored by the survey (GEO)."""
+        self.fetcher = fetcher
+        self.annotation_for = annotation_for
         self.store = store
         self._crosswalks = crosswalks
         self.min_coverage = min_coverage
@@ -634,7 +642,7 @@ class SubmitterProcessor:
         manifest = self._manifest(sample.experiment_accession)
         table_entry = manifest.get("sample_tables", {}).get(sample.accession)
         if table_entry is None:
-            raise ProcessingError(f"{sample.accession}: the survey stored no submitter table for this sample")
+            return self._process_file(sample)
         gpl = sample.platform_accession
         platform_entry = manifest.get("platform_tables", {}).get(gpl or "")
         if platform_entry is None:
@@ -665,6 +673,71 @@ class SubmitterProcessor:
             input_checksums={
                 "sample_table": table_entry.get("sha256", ""),
                 "platform_table": platform_entry.get("sha256", ""),
+                "crosswalk": cw.sha256 or "",
+            },
+            method=METHOD,
+        )
+
+    def _process_file(self, sample):
+        """A processed file listed for the sample (ArrayExpress): fetch, read, map with the platform's
+        annotation reference."""
+        from refine_assets.lib.processing.fetch import FetchError
+        from refine_assets.lib.processing.framework import ProcessedSample, ProcessingError
+        from refine_assets.lib.storage import file_sha256
+
+        files = [
+            f
+            for f in sample.files
+            if f.get("file_type") == "PROCESSED" and f.get("sample_accession") == sample.accession
+        ]
+        if not files:
+            raise ProcessingError(f"{sample.accession}: no submitter-processed table or file for this sample")
+        if self.fetcher is None or self.annotation_for is None:
+            raise ProcessingError(
+                f"{sample.accession}: processed files need a fetcher and platform annotations"
+            )
+        annotation = self.annotation_for(sample.internal_platform_code)
+        if annotation is None:
+            raise ProcessingError(
+                f"{sample.accession}: no annotation for platform {sample.internal_platform_code} to convert "
+                "its processed file (materialize platform_annotation)"
+            )
+        f = files[0]
+        try:
+            path = self.fetcher.fetch(f["source_url"], f.get("filename"))
+            table, _, _ = read_sample_table(path, sample=sample.accession)
+        except (FetchError, SubmitterTableError, FileNotFoundError) as exc:
+            raise ProcessingError(f"{sample.accession}: {exc}") from exc
+        cw = self.crosswalk_for(sample.organism)
+        key = (f"annotation:{annotation[0]}", sample.internal_platform_code or "", id(cw))
+        try:
+            mapper = self._mappers.get(key)
+            if mapper is None:
+                import io
+
+                import pyarrow.parquet as pq
+
+                ptable = pq.read_table(io.BytesIO(self.store.get_bytes(annotation[0])))
+                mapper = PlatformMapper(ptable, cw, name=sample.internal_platform_code or "platform")
+                self._mappers[key] = mapper
+            result = process_sample_table(
+                table,
+                mapper,
+                sample_accession=sample.accession,
+                min_coverage=self.min_coverage,
+                nonpositive=self.nonpositive,
+            )
+        except (SubmitterTableError, Log2Error, IdMappingError) as exc:
+            raise ProcessingError(str(exc)) from exc
+        sha, _ = file_sha256(path)
+        metrics = result.metrics()
+        metrics["source_file"] = f.get("filename")
+        return ProcessedSample(
+            values=result.values,
+            metrics=metrics,
+            input_checksums={
+                "processed_file": sha,
+                "annotation": annotation[1],
                 "crosswalk": cw.sha256 or "",
             },
             method=METHOD,
