@@ -445,7 +445,7 @@ def test_gse781_end_to_end_through_survey_storage_and_framework(
     missing = dataclasses.replace(samples[0], accession="GSM0", has_submitter_table=True, pipeline="NO_OP")
     mouse = dataclasses.replace(samples[1], organism="MUS_MUSCULUS", pipeline="NO_OP")
     failed = process_samples([missing, mouse], {"NO_OP": SubmitterProcessor(store, human)}, store)
-    assert failed[0].status == "failed" and "stored no submitter table" in failed[0].reason
+    assert failed[0].status == "failed" and "no submitter-processed table or file" in failed[0].reason
     assert failed[1].status == "failed" and "no gene crosswalk for organism MUS_MUSCULUS" in failed[1].reason
     by_organism = SubmitterProcessor(store, {"HOMO_SAPIENS": human})
     assert process_samples([samples[2]], {"NO_OP": by_organism}, store)[0].status == "succeeded"
