@@ -12,7 +12,7 @@ survey_job = dg.define_asset_job(
 )
 experiment_job = dg.define_asset_job(
     "experiment_job",
-    selection=dg.AssetSelection.assets("experiment_survey", "experiment_processed"),
+    selection=dg.AssetSelection.assets("experiment_survey", "experiment_processed", "experiment_tximport"),
     partitions_def=experiment_partitions,
     description="Survey one experiment partition and process its samples.",
 )
@@ -23,7 +23,7 @@ warehouse_job = dg.define_asset_job(
 )
 processing_job = dg.define_asset_job(
     "processing_job",
-    selection=dg.AssetSelection.assets("experiment_processed"),
+    selection=dg.AssetSelection.assets("experiment_processed", "experiment_tximport"),
     partitions_def=experiment_partitions,
     description="Process the samples of one (already surveyed) experiment partition.",
 )

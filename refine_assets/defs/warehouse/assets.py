@@ -13,6 +13,7 @@ from refine_assets.resources.warehouse import WarehouseResource
     deps=[
         dg.AssetDep("experiment_survey", partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep("experiment_processed", partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep("experiment_tximport", partition_mapping=dg.AllPartitionMapping()),
     ],
     kinds={"duckdb"},
     pool="warehouse",
