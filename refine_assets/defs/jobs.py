@@ -39,3 +39,5 @@ crosswalk_job = dg.define_asset_job(
     partitions_def=organism_partitions,
     description="Build one organism's gene-id crosswalk.",
 )
+
+# dataset_job and qn_target_job live with their assets in defs/delivery/assets.py.

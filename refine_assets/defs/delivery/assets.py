@@ -1,0 +1,117 @@
+"""Delivery: per-organism quantile-normalization targets and user datasets (zip downloads)."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from refine_assets.defs.partitions import organism_partitions
+from refine_assets.resources import StorageResource
+from refine_assets.resources.warehouse import WarehouseResource
+
+ALL = dg.AllPartitionMapping()
+
+
+@dg.asset(
+    key="qn_target",
+    group_name="delivery",
+    partitions_def=organism_partitions,
+    deps=["metadata_warehouse"],
+    kinds={"text"},
+    code_version="1",
+    # Organism-level fan-in: weekly, never eager (thousands of experiment updates a week).
+    automation_condition=(
+        dg.AutomationCondition.cron_tick_passed("0 3 * * 0") & ~dg.AutomationCondition.in_progress()
+    ).with_label("weekly"),
+    description=(
+        "Quantile-normalization target of one organism: mean of the sorted vectors of its largest Affymetrix "
+        "platform's raw-processed samples (>= 100 by default), else its largest technology (flagged); "
+        "published as references/qn_targets/<ORGANISM>/target.txt."
+    ),
+)
+def qn_target(
+    context: dg.AssetExecutionContext, storage: StorageResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    from refine_assets.lib.delivery.targets import QnTargetError, build_qn_target
+
+    organism = context.partition_key
+    try:
+        record = build_qn_target(warehouse.db_path(), storage.get_store(), organism, log=context.log.info)
+    except QnTargetError as exc:
+        raise dg.Failure(description=f"{organism}: {exc}", allow_retries=False) from exc
+    meta = {k: v for k, v in record.items() if isinstance(v, int | float | str) and k not in ("created_at",)}
+    return dg.MaterializeResult(
+        metadata={
+            **{k: (dg.MetadataValue.url(v) if k == "url" else v) for k, v in meta.items()},
+            "details": dg.MetadataValue.json({k: v for k, v in record.items() if k not in meta}),
+        }
+    )
+
+
+class DatasetConfig(dg.Config):
+    """A dataset request (refine.bio's shape) as JSON text, or the path of a JSON/YAML request file."""
+
+    request: str = Field(description="request JSON, or a path to a .json/.yaml request file")
+    keep_ks_failures: bool = False
+
+
+@dg.asset(
+    key="dataset",
+    group_name="delivery",
+    deps=[
+        dg.AssetDep("metadata_warehouse"),
+        dg.AssetDep("qn_target", partition_mapping=ALL),
+        dg.AssetDep("experiment_processed", partition_mapping=ALL),
+    ],
+    kinds={"zip"},
+    code_version="1",
+    description=(
+        "One user dataset per materialization (run config = the request): vectors joined, quantile "
+        "normalized to each group's organism target with a KS gate, transformed, zipped in refine.bio's layout "
+        "and published to storage (datasets/<id>/); the warehouse records URL, size and sha256."
+    ),
+)
+def dataset(
+    context: dg.AssetExecutionContext,
+    config: DatasetConfig,
+    storage: StorageResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    from refine_assets.lib.delivery.dataset import DatasetError, build_dataset
+
+    text = config.request.strip()
+    request = json.loads(text) if text.startswith("{") else Path(text)
+    with tempfile.TemporaryDirectory(prefix="refine-dataset-") as tmp:
+        try:
+            result = build_dataset(
+                request,
+                warehouse.db_path(),
+                storage.get_store(),
+                Path(tmp) / "dataset.zip",
+                keep_ks_failures=config.keep_ks_failures,
+                dataset_id=context.run.run_id,
+                publish_key=f"datasets/{context.run.run_id}/{context.run.run_id}.zip",
+                log=context.log.info,
+            )
+        except (DatasetError, ValueError) as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    return dg.MaterializeResult(
+        metadata={
+            "dataset_id": result.dataset_id,
+            "url": dg.MetadataValue.url(result.url),
+            "bytes": result.size,
+            "sha256": result.sha256,
+            "num_samples": result.num_samples,
+            "groups": dg.MetadataValue.json(result.groups),
+            "filtered": dg.MetadataValue.json(result.filtered),
+            "ks": dg.MetadataValue.json(result.ks[:50]),
+        }
+    )
+
+
+dataset_job = dg.define_asset_job("dataset_job", selection=dg.AssetSelection.assets("dataset"))
+qn_target_job = dg.define_asset_job(
+    "qn_target_job", selection=dg.AssetSelection.assets("qn_target"), partitions_def=organism_partitions
+)
