@@ -245,7 +245,17 @@ def asset_graph() -> None:
 
 
 # Domain command modules (each has ``register(app)``); see refine_assets/commands/__init__.py.
-COMMAND_MODULES: tuple[str, ...] = ("cel", "convert", "illumina", "qn", "scan", "tximport")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cel",
+    "compendia",
+    "convert",
+    "delivery",
+    "illumina",
+    "qn",
+    "references",
+    "scan",
+    "tximport",
+)
 
 
 def _register_commands() -> None:

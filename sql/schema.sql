@@ -163,7 +163,7 @@ CREATE TABLE IF NOT EXISTS survey_loads (
 -- Every reference artifact in storage (probe tables, annotations, crosswalks, QN targets, indices):
 -- rebuilt from references/<kind>/<name>/record.json on every warehouse build.
 CREATE TABLE IF NOT EXISTS reference_artifacts (
-    kind VARCHAR NOT NULL,               -- probes | annotation | brainarray | crosswalk | qn_target | transcriptome_index
+    kind VARCHAR NOT NULL,               -- probes | annotation | brainarray | crosswalk | qn_targets | transcriptome_index
     name VARCHAR NOT NULL,               -- platform code or ORGANISM (or ORGANISM/length)
     version VARCHAR,                     -- source version (package version or content hash)
     source_url VARCHAR,
@@ -172,4 +172,37 @@ CREATE TABLE IF NOT EXISTS reference_artifacts (
     created_at TIMESTAMP,
     details JSON,
     PRIMARY KEY (kind, name)
+);
+
+-- Published species compendia and quantpendia, every version (rebuilt from
+-- compendia|quantpendia/<ORGANISM>/v<N>/record.json on every warehouse build).
+CREATE TABLE IF NOT EXISTS compendia (
+    kind VARCHAR NOT NULL,               -- compendium | quantpendium
+    organism VARCHAR NOT NULL,
+    version INTEGER NOT NULL,            -- 1, 2, ... (older versions are kept)
+    url VARCHAR,                         -- storage URL of the version's folder
+    num_samples BIGINT,
+    num_genes BIGINT,                    -- NULL for quantpendia
+    percent_imputed DOUBLE,              -- NULL for quantpendia
+    content_sha256 VARCHAR,              -- hash of the inputs (samples and their vectors) + parameters
+    created_at TIMESTAMP,
+    details JSON,                        -- the whole record (files listed in record.json)
+    PRIMARY KEY (kind, organism, version)
+);
+
+-- Published user datasets (zip downloads); written by `refine-assets dataset` / the dataset asset.
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id VARCHAR PRIMARY KEY,
+    url VARCHAR,                         -- where the zip is (file:// of the output, or the store URL)
+    size BIGINT,
+    sha256 VARCHAR,
+    aggregate_by VARCHAR,
+    scale_by VARCHAR,
+    quantile_normalized BOOLEAN,
+    num_samples BIGINT,
+    num_filtered BIGINT,
+    groups VARCHAR[],
+    request JSON,
+    record_url VARCHAR,                  -- datasets/<id>/record.json in the store
+    created_at TIMESTAMP
 );

@@ -41,3 +41,9 @@ crosswalk_job = dg.define_asset_job(
 )
 
 # dataset_job and qn_target_job live with their assets in defs/delivery/assets.py.
+transcriptome_index_job = dg.define_asset_job(
+    "transcriptome_index_job",
+    selection=dg.AssetSelection.assets("transcriptome_index"),
+    partitions_def=organism_partitions,
+    description="Build one organism's salmon indices (short and long).",
+)

@@ -58,7 +58,9 @@ DEMO_FILES: tuple[DemoFile, ...] = (
         "r-bioc-annotationdbi",
         "usr/lib/R/site-library/AnnotationDbi/extdata/HG-U95Av2_probe_tab.gz",
     ),
-    DemoFile("hgu95av2_ID", "r-bioc-annotationdbi", "usr/lib/R/site-library/AnnotationDbi/extdata/hgu95av2_ID"),
+    DemoFile(
+        "hgu95av2_ID", "r-bioc-annotationdbi", "usr/lib/R/site-library/AnnotationDbi/extdata/hgu95av2_ID"
+    ),
     DemoFile(
         "org.Hs.eg.crosswalk.tsv.gz",
         "r-bioc-org.hs.eg.db",

@@ -69,7 +69,9 @@ def download(
                         if resp.status_code == 416 and have:  # already complete
                             break
                         if resp.status_code in RETRY_STATUS:
-                            raise httpx.HTTPStatusError(f"HTTP {resp.status_code}", request=resp.request, response=resp)
+                            raise httpx.HTTPStatusError(
+                                f"HTTP {resp.status_code}", request=resp.request, response=resp
+                            )
                         if resp.status_code not in (200, 206):
                             raise DownloadError(f"{url}: HTTP {resp.status_code}")
                         mode = "ab" if resp.status_code == 206 else "wb"

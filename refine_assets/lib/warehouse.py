@@ -331,6 +331,31 @@ def load_reference_records(con: duckdb.DuckDBPyConnection, store) -> int:
     return len(records)
 
 
+def load_compendium_records(con: duckdb.DuckDBPyConnection, store) -> int:
+    """Replace ``compendia`` by every published compendium / quantpendium version in storage."""
+    from refine_assets.lib.compendia.publish import list_records as list_compendia
+
+    records = list_compendia(store)
+    con.execute("DELETE FROM compendia")
+    for r in records:
+        con.execute(
+            "INSERT OR REPLACE INTO compendia VALUES (?, ?, ?, ?, ?, ?, ?, ?, TRY_CAST(? AS TIMESTAMPTZ), ?::JSON)",
+            [
+                r.get("kind"),
+                r.get("organism"),
+                r.get("version"),
+                r.get("url"),
+                r.get("num_samples"),
+                r.get("num_genes"),
+                r.get("percent_imputed"),
+                r.get("content_sha256"),
+                r.get("created_at"),
+                json.dumps({k: v for k, v in r.items() if k != "files"}, default=str),
+            ],
+        )
+    return len(records)
+
+
 def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = None) -> LoadReport:
     """Load every new or changed survey manifest from ``store`` into the warehouse at ``db_path``.
 
@@ -351,6 +376,7 @@ def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = N
                 load_experiment(con, item)
                 report.loaded.append(acc)
             load_reference_records(con, store)
+            load_compendium_records(con, store)
             for experiment, key, digest in pending_ledgers(store, con, accessions):
                 path = stack.enter_context(store.local_path(key))
                 load_ledger(con, experiment, store.url_for(key), digest, path)

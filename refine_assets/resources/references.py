@@ -24,5 +24,9 @@ class ReferenceSourcesResource(dg.ConfigurableResource):
         default=None,
         description="folder of Bioconductor illumina*.db and org.*.eg.db package tarballs (Illumina probe tables)",
     )
+    transcriptomes: dict[str, dict] = Field(
+        default={},
+        description="ORGANISM -> {transcripts: FASTA} or {genome: FASTA, gtf: GTF} (+ ensembl_release, assembly)",
+    )
     crosswalks: dict[str, str] = Field(default={}, description="ORGANISM -> gene id crosswalk file")
     crosswalk_tax_ids: dict[str, int] = Field(default={}, description="ORGANISM -> NCBI taxon (gene2ensembl)")

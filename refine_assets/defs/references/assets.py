@@ -146,3 +146,46 @@ def platform_annotation(
             "url": dg.MetadataValue.url(record["url"]),
         }
     )
+
+
+@dg.asset(
+    key="transcriptome_index",
+    group_name="references",
+    partitions_def=organism_partitions,
+    kinds={"salmon"},
+    code_version="1",
+    description="Salmon indices of one organism (short k=23, long k=31) from an Ensembl genome + GTF "
+    "(pseudogenes removed, rsem-prepare-reference) or a transcript FASTA, with tx2gene.",
+)
+def transcriptome_index(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    fetcher: FetcherResource,
+    reference_sources: ReferenceSourcesResource,
+) -> dg.MaterializeResult:
+    from refine_assets.lib.references.transcriptome_index import build_transcriptome_references
+
+    organism = context.partition_key
+    source = reference_sources.transcriptomes.get(organism)
+    if not source:
+        raise dg.Failure(
+            f"{organism}: no transcriptome source configured (reference_sources.transcriptomes)",
+            allow_retries=False,
+        )
+    files = {k: _local(v, fetcher) for k, v in source.items() if k in ("transcripts", "genome", "gtf")}
+    records = build_transcriptome_references(
+        storage.get_store(),
+        organism,
+        **files,
+        ensembl_release=source.get("ensembl_release"),
+        assembly=source.get("assembly"),
+        sources={k: v for k, v in source.items() if isinstance(v, str)},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            f"{r['length']}_k{r['k']}": dg.MetadataValue.json(
+                {k: r[k] for k in ("transcripts", "salmon_version", "build_seconds", "url")}
+            )
+            for r in records
+        }
+    )

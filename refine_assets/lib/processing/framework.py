@@ -269,7 +269,10 @@ def _process_one(sample, processors, store, previous, run_id, log) -> SampleOutc
                 seconds=time.perf_counter() - t0,
                 run_id=run_id,
                 recorded_at=_now(),
-                metrics={"transient": isinstance(exc, TransientProcessingError)},
+                metrics={
+                    "transient": isinstance(exc, TransientProcessingError),
+                    **getattr(exc, "metrics", {}),
+                },
             )
     assert outcome is not None
     return outcome

@@ -35,6 +35,7 @@ def build_processors(env: ProcessingEnv, samples: list | None = None) -> dict[st
     from refine_assets.lib.processing.affy import AffymetrixProcessor
     from refine_assets.lib.processing.framework import ProcessingError
     from refine_assets.lib.processing.illumina import IlluminaProcessor
+    from refine_assets.lib.processing.salmon import SalmonProcessor
     from refine_assets.lib.references.crosswalks import load_crosswalk_reference
     from refine_assets.lib.submitter.process import SubmitterProcessor
 
@@ -58,6 +59,7 @@ def build_processors(env: ProcessingEnv, samples: list | None = None) -> dict[st
             fetcher=env.fetcher,
             annotation_for=lambda code: annotation_for(env.store, code),
         ),
+        "SALMON": SalmonProcessor(env),
         "ILLUMINA_TO_PCL": IlluminaProcessor(env, env.options.get("illumina_packages"), list(samples or [])),
     }
     return processors

@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import pandas as pd
+
 from refine_assets.lib.processing.framework import SampleOutcome
 from refine_assets.lib.processing.vectors import vector_key, write_vector
 from refine_assets.lib.rnaseq.tximport import TximportError, read_tx2gene, tximport_eligible, tximport_files
@@ -108,9 +110,11 @@ def run_tximport(
         paths = [stack.enter_context(store.local_path(o.output_key)) for o in used]
         tx_path = stack.enter_context(store.local_path(tx2gene_key))
         try:
-            result = tximport_files(
-                paths, read_tx2gene(tx_path), MODE, names=[o.sample_accession for o in used]
-            )
+            # the quantified transcript ids tell the map's transcript column apart from its gene
+            # column, also for maps without header or Ensembl ids
+            quantified = pd.read_csv(paths[0], sep="\t", usecols=["Name"], dtype=str)["Name"]
+            tx2gene = read_tx2gene(tx_path, transcripts=quantified.to_numpy())
+            result = tximport_files(paths, tx2gene, MODE, names=[o.sample_accession for o in used])
         except TximportError as exc:
             reason = f"{STEP}: {exc}"
             outcomes += [

@@ -35,7 +35,9 @@ def read_record(store: ArtifactStore, kind: str, name: str) -> dict | None:
     key = reference_key(kind, name, "record.json")
     if not store.exists(key):
         return None
-    return json.loads(store.get_bytes(key))
+    record = json.loads(store.get_bytes(key))
+    record.setdefault("record_url", store.url_for(key))
+    return record
 
 
 def list_records(store: ArtifactStore, kind: str | None = None) -> list[dict]:

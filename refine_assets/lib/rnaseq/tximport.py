@@ -179,7 +179,11 @@ def read_tx2gene(
     if df.height == 0:
         raise Tx2GeneError(f"{path}: tx2gene has a header but no rows")
 
-    tx_col, how = _detect_transcript_column(df, transcripts, roles if header else None, path)
+    if df.get_column("c1").equals(df.get_column("c2")):
+        # identity map (transcripts with no gene annotation): either column will do
+        tx_col, how = "c1", "identity map (both columns equal)"
+    else:
+        tx_col, how = _detect_transcript_column(df, transcripts, roles if header else None, path)
     gene_col = "c2" if tx_col == "c1" else "c1"
     out = pd.DataFrame(
         {
