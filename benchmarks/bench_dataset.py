@@ -7,7 +7,7 @@ Usage::
 Set-up (timed separately): two GEO experiments of ``--samples / 2`` human Affymetrix samples each,
 written as production writes them (``write_survey``, one SCAN-like vector per sample with ``--genes``
 Ensembl genes + 62 AFFX controls + 500 one-to-many duplicate ids, ``write_ledger``), loaded into a
-DuckDB warehouse. Then, each step in a **fresh process** so its peak RSS (``ru_maxrss``) is its own:
+DuckDB warehouse. Then, each step in a **fresh process** so its peak RSS (``VmHWM``) is its own:
 
 * ``qn_target``: ``build_qn_target`` over all samples (two passes are not needed: one gene set);
 * ``dataset_species_standard``: ``build_dataset`` of all samples, ``aggregate_by=SPECIES`` (one
@@ -30,6 +30,18 @@ from pathlib import Path
 
 
 def _rss_mib() -> float:
+    """Peak RSS of this process (MiB): ``VmHWM``, which starts afresh at ``exec``.
+
+    ``ru_maxrss`` of a child process is at least its parent's peak at ``fork`` (Linux carries it over
+    ``exec``), so in the step processes it would only show the set-up's peak again.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 

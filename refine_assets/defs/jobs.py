@@ -44,6 +44,5 @@ crosswalk_job = dg.define_asset_job(
 transcriptome_index_job = dg.define_asset_job(
     "transcriptome_index_job",
     selection=dg.AssetSelection.assets("transcriptome_index"),
-    partitions_def=organism_partitions,
-    description="Build one organism's salmon indices (short and long).",
+    description="Build one organism's salmon index of one read length (partition short|ORGANISM).",
 )

@@ -26,7 +26,8 @@ class ReferenceSourcesResource(dg.ConfigurableResource):
     )
     transcriptomes: dict[str, dict] = Field(
         default={},
-        description="ORGANISM -> {transcripts: FASTA} or {genome: FASTA, gtf: GTF} (+ ensembl_release, assembly)",
+        description="ORGANISM -> {transcripts: FASTA} or {genome: FASTA, gtf: GTF} (+ ensembl_release, assembly); "
+        "organisms not listed (or with only {division, ensembl_release}) are looked up in Ensembl",
     )
     crosswalks: dict[str, str] = Field(default={}, description="ORGANISM -> gene id crosswalk file")
     crosswalk_tax_ids: dict[str, int] = Field(default={}, description="ORGANISM -> NCBI taxon (gene2ensembl)")

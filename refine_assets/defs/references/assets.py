@@ -5,7 +5,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from refine_assets.defs.partitions import affy_platform_partitions, organism_partitions
+from refine_assets.defs.partitions import (
+    affy_platform_partitions,
+    organism_length_partitions,
+    organism_partitions,
+)
 from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
 from refine_assets.lib.references.annotation import build_annotation_reference
 from refine_assets.lib.references.artifacts import reference_key, write_record
@@ -13,6 +17,7 @@ from refine_assets.lib.references.crosswalks import build_crosswalk_reference
 from refine_assets.lib.storage import file_sha256
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
+from refine_assets.resources.http import HttpClientResource
 from refine_assets.resources.references import ReferenceSourcesResource
 
 
@@ -151,41 +156,67 @@ def platform_annotation(
 @dg.asset(
     key="transcriptome_index",
     group_name="references",
-    partitions_def=organism_partitions,
+    partitions_def=organism_length_partitions,
     kinds={"salmon"},
-    code_version="1",
-    description="Salmon indices of one organism (short k=23, long k=31) from an Ensembl genome + GTF "
-    "(pseudogenes removed, rsem-prepare-reference) or a transcript FASTA, with tx2gene.",
+    code_version="2",
+    description="Salmon index of one organism and read length (short: k=23, long: k=31) from an Ensembl "
+    "genome + GTF (pseudogenes removed, rsem-prepare-reference) or a configured transcript FASTA, with "
+    "tx2gene; record (Ensembl release, assembly, salmon version, k, transcripts, url) in the warehouse.",
 )
 def transcriptome_index(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
     fetcher: FetcherResource,
+    http: HttpClientResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
+    from refine_assets.lib.references.ensembl import MAIN_DIVISION, EnsemblError, transcriptome_sources
     from refine_assets.lib.references.transcriptome_index import build_transcriptome_references
+    from refine_assets.lib.rnaseq.salmon_quant import ToolMissingError
 
-    organism = context.partition_key
-    source = reference_sources.transcriptomes.get(organism)
-    if not source:
-        raise dg.Failure(
-            f"{organism}: no transcriptome source configured (reference_sources.transcriptomes)",
-            allow_retries=False,
+    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    organism, length = keys["organism"], keys["length"]
+    source = dict(reference_sources.transcriptomes.get(organism) or {})
+    if not any(k in source for k in ("transcripts", "genome")):
+        # nothing configured: the organism's genome + GTF from Ensembl (main or Genomes division)
+        try:
+            found = transcriptome_sources(
+                organism,
+                http.get_client(),
+                division=source.get("division", MAIN_DIVISION),
+                release=source.get("ensembl_release"),
+            )
+        except EnsemblError as exc:
+            raise dg.Failure(f"{organism}: {exc}", allow_retries=False) from exc
+        source.update(
+            genome=found.genome_fasta_url,
+            gtf=found.gtf_url,
+            ensembl_release=found.release,
+            assembly=found.assembly,
+            division=found.division,
         )
     files = {k: _local(v, fetcher) for k, v in source.items() if k in ("transcripts", "genome", "gtf")}
-    records = build_transcriptome_references(
-        storage.get_store(),
-        organism,
-        **files,
-        ensembl_release=source.get("ensembl_release"),
-        assembly=source.get("assembly"),
-        sources={k: v for k, v in source.items() if isinstance(v, str)},
-    )
+    try:
+        (record,) = build_transcriptome_references(
+            storage.get_store(),
+            organism,
+            **files,
+            lengths=(length,),
+            ensembl_release=source.get("ensembl_release"),
+            assembly=source.get("assembly"),
+            sources={k: v for k, v in source.items() if isinstance(v, str)},
+        )
+    except (ValueError, ToolMissingError) as exc:
+        raise dg.Failure(f"{organism} ({length}): {exc}", allow_retries=False) from exc
     return dg.MaterializeResult(
         metadata={
-            f"{r['length']}_k{r['k']}": dg.MetadataValue.json(
-                {k: r[k] for k in ("transcripts", "salmon_version", "build_seconds", "url")}
-            )
-            for r in records
+            "k": record["k"],
+            "transcripts": record["transcripts"],
+            "salmon_version": record["salmon_version"],
+            "ensembl_release": record.get("ensembl_release") or "",
+            "assembly": record.get("assembly") or "",
+            "build_seconds": record["build_seconds"],
+            "url": dg.MetadataValue.url(record["url"]),
+            "details": dg.MetadataValue.json(record.get("details") or {}),
         }
     )

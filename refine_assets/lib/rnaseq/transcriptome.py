@@ -61,23 +61,50 @@ def extract_transcripts(
     exe = shutil.which("rsem-prepare-reference")
     if exe is None:
         raise RuntimeError("rsem-prepare-reference not found: install the Debian package rsem")
+    # rsem reads gzip input as garbage and extracts 0 transcripts: give it plain files
+    genome_plain = _plain_copy(Path(genome_fasta), out_prefix.parent / "genome.fa")
+    gtf_plain = _plain_copy(Path(gtf), out_prefix.parent / "annotation.gtf")
     proc = subprocess.run(
-        [exe, "--gtf", str(gtf), str(genome_fasta), str(out_prefix)], capture_output=True, text=True
+        [exe, "--gtf", str(gtf_plain), str(genome_plain), str(out_prefix)], capture_output=True, text=True
     )
+    if genome_plain != Path(genome_fasta):
+        genome_plain.unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise ValueError(f"rsem-prepare-reference failed: {proc.stderr.strip()[-400:]}")
+        raise ValueError(
+            f"rsem-prepare-reference failed on {genome_fasta} + {gtf}: "
+            f"{(proc.stdout + proc.stderr).strip()[-400:]}"
+        )
     tx = Path(f"{out_prefix}.transcripts.fa")
+    if not tx.is_file() or tx.stat().st_size == 0:
+        raise ValueError(
+            f"rsem-prepare-reference extracted no transcripts from {genome_fasta} with {gtf} "
+            "(do the GTF's sequence names match the FASTA's?)"
+        )
     tx2gene = Path(f"{out_prefix}.tx2gene.tsv")
     tx2gene_from_gtf(gtf, tx2gene)
     return tx, tx2gene
 
 
+def _plain_copy(path: Path, dest: Path) -> Path:
+    """``path`` itself when not gzip-compressed, else its content decompressed into ``dest``."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return path
+    with gzip.open(path, "rb") as src, open(dest, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    return dest
+
+
 def tx2gene_from_gtf(gtf: str | Path, out: str | Path) -> int:
-    """tx2gene (gene<TAB>transcript, distinct pairs) from the ``gene_id``/``transcript_id`` attributes."""
+    """tx2gene (gene<TAB>transcript, distinct pairs) from the ``gene_id``/``transcript_id`` attributes.
+
+    Only ``exon`` lines are read, as rsem-prepare-reference does: GENCODE's ``gene`` lines carry
+    ``transcript_id`` equal to the gene id, which would add gene -> gene rows.
+    """
     seen: dict[str, str] = {}
     with _open(Path(gtf)) as src:
         for line in src:
-            if line.startswith("#"):
+            if line.startswith("#") or line.split("\t", 3)[2:3] != ["exon"]:
                 continue
             t = re.search(r'transcript_id "([^"]+)"', line)
             g = re.search(r'gene_id "([^"]+)"', line)
