@@ -14,13 +14,15 @@ Steps, each a Dagster run in the instance at ``$DAGSTER_HOME`` (default
 ``$REFINE_ASSETS_HOME/dagster_home``) so the UI shows everything afterwards: survey every
 experiment partition; build the warehouse (registers organism and platform partitions); build the
 references that have a source (probe table + annotation of hgu95av2, human crosswalk); process every
-experiment's samples; rebuild the warehouse. A failing experiment is reported and does not stop the
+experiment's samples; rebuild the warehouse; with the shared data, the human QN target and a dataset
+zip of GSE781 + E-MTAB-3050 (``datasets`` table in the warehouse). A failing experiment is reported and does not stop the
 others; samples that cannot be processed offline (raw files not available) are recorded in the
 ledger with the reason, or fall back to their submitter-processed table.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -103,10 +105,10 @@ def run_demo(shared_data: Path | None = None) -> int:
     instance = dg.DagsterInstance.get()
     failures: list[str] = []
 
-    def run(job: str, partition: str | None = None) -> bool:
+    def run(job: str, partition: str | None = None, config: dict | None = None) -> bool:
         t0 = time.perf_counter()
         result = defs.resolve_job_def(job).execute_in_process(
-            partition_key=partition, instance=instance, raise_on_error=False
+            partition_key=partition, instance=instance, raise_on_error=False, run_config=config
         )
         label = f"{job}[{partition}]" if partition else job
         if result.success:
@@ -130,6 +132,18 @@ def run_demo(shared_data: Path | None = None) -> int:
     for acc in surveyed:
         run("processing_job", acc)
     run("warehouse_job")
+    if shared:
+        # delivery: the human QN target (flagged fallback: the demo has one raw array, not 100), then a
+        # dataset of GSE781 + E-MTAB-3050 by experiment, zipped in refine.bio's layout in storage
+        run("qn_target_job", "HOMO_SAPIENS")
+        request = {
+            "data": {"GSE781": "ALL", "E-MTAB-3050": "ALL"},
+            "aggregate_by": "EXPERIMENT",
+            "scale_by": "NONE",
+            "quantile_normalize": True,
+        }
+        run("dataset_job", config={"ops": {"dataset": {"config": {"request": json.dumps(request)}}}})
+        run("warehouse_job")
 
     import duckdb
 
@@ -138,6 +152,11 @@ def run_demo(shared_data: Path | None = None) -> int:
             "SELECT accession, source_database AS source, num_samples AS samples, num_processed AS processed, "
             "num_failed AS failed, num_unsupported AS unsupported, organisms FROM experiment_summary ORDER BY 1"
         ).show(max_width=160)
+        if shared:
+            con.sql(
+                "SELECT dataset_id, num_samples AS samples, num_filtered AS filtered, size, url "
+                "FROM datasets ORDER BY created_at DESC LIMIT 1"
+            ).show(max_width=160)
     _say(f"storage:   {settings.storage_root}")
     _say(f"warehouse: {settings.warehouse_path}  (try: uv run refine-assets status GSE781)")
     _say(

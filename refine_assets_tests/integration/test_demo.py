@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import duckdb
@@ -43,7 +44,14 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
         assert processed["GSE781"] == 34  # submitter-processed fallback, offline
         assert processed["E-MTAB-3050"] == 1  # the real C30057 array through SCANfast
         refs = {r[0] for r in con.execute("SELECT kind FROM reference_artifacts").fetchall()}
-        assert refs == {"probes", "annotation", "crosswalk"}
+        assert refs == {"probes", "annotation", "crosswalk", "qn_targets"}
+        # one dataset per demo run: GSE781 (34) + the processed E-MTAB-3050 array, zipped in storage
+        datasets = con.execute("SELECT num_samples, num_filtered, url FROM datasets").fetchall()
+        assert len(datasets) == 2 and all(d[0] == 35 and d[1] == 4 for d in datasets)
+        zip_path = Path(datasets[0][2].removeprefix("file://"))
+        with zipfile.ZipFile(zip_path) as zf:
+            names = set(zf.namelist())
+        assert {"GSE781/GSE781.tsv", "E-MTAB-3050/E-MTAB-3050.tsv"} <= names
     # the Dagster instance holds the materialized partitions the UI shows
     assert (home / "dagster_home" / "dagster.yaml").is_file()
     assert (home / "dagster_home" / "storage").is_dir()
