@@ -136,8 +136,9 @@ class _MateRelay:
     Why: fastq-dump writes each mate file in large buffered blocks, while salmon reads the two mates
     in lockstep. With the two FIFOs connected directly, fastq-dump can block writing a block of
     read 1 that salmon will not read before it has read 2, which fastq-dump holds back: a deadlock
-    (it hung our chain test on real paired reads). The relay decouples the two writers; the memory it holds is bounded
-    by fastq-dump's output skew between the mates (a few of its buffers), not by the run size.
+    (it hung our chain test on real paired reads). The relay decouples the two writers; the memory
+    it holds is bounded by fastq-dump's output skew between the mates (a few of its buffers), not
+    by the run size.
     If salmon stops reading (it failed), the relay keeps draining so fastq-dump can finish.
     """
 
