@@ -137,16 +137,19 @@ class _MateRelay:
     in lockstep. With the two FIFOs connected directly, fastq-dump can block writing a block of
     read 1 that salmon will not read before it has read 2, which fastq-dump holds back: a deadlock
     (it hung our chain test on real paired reads). The relay decouples the two writers; the memory
-    it holds is bounded by fastq-dump's output skew between the mates (a few of its buffers), not
-    by the run size.
+    it holds is bounded: at most ``MAX_CHUNKS`` pipe reads (<= 64 KiB each, so <= 128 MiB per mate),
+    far more than fastq-dump's output skew between the mates (a few of its buffers); when salmon
+    is slower than fastq-dump the full queue simply makes fastq-dump wait, as a plain pipe would.
     If salmon stops reading (it failed), the relay keeps draining so fastq-dump can finish.
     """
+
+    MAX_CHUNKS = 2048
 
     def __init__(self, source: Path, target: Path) -> None:
         import queue
 
         self.source, self.target = source, target
-        self.chunks: queue.Queue[bytes | None] = queue.Queue()
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=self.MAX_CHUNKS)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.writer = threading.Thread(target=self._write, daemon=True)
 
@@ -156,8 +159,8 @@ class _MateRelay:
 
     def _read(self) -> None:
         try:
-            with open(self.source, "rb") as fh:
-                while chunk := fh.read(1 << 20):
+            with open(self.source, "rb", buffering=0) as fh:  # unbuffered: whatever the pipe holds
+                while chunk := fh.read(1 << 16):
                     self.chunks.put(chunk)
         finally:
             self.chunks.put(None)
