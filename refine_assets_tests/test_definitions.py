@@ -7,7 +7,13 @@ import re
 import dagster as dg
 
 from refine_assets.definitions import build_defs
-from refine_assets.defs.partitions import affy_platform_partitions, experiment_partitions, organism_partitions
+from refine_assets.defs.partitions import (
+    affy_platform_partitions,
+    experiment_partitions,
+    organism_length_partitions,
+    organism_partitions,
+    read_length_partitions,
+)
 from refine_assets.graph_diagram import asset_graph_mermaid
 from refine_assets.settings import Settings
 from refine_assets_tests.conftest import REPO_ROOT
@@ -36,9 +42,14 @@ def test_every_asset_in_a_group_and_partitioned_by_shared_defs(tmp_path) -> None
                 experiment_partitions,
                 organism_partitions,
                 affy_platform_partitions,
+                organism_length_partitions,
             ), node.key
-    # no organism x experiment cross product anywhere
-    assert not any(isinstance(n.partitions_def, dg.MultiPartitionsDefinition) for n in graph.asset_nodes)
+    # no organism x experiment cross product anywhere: the only multi-partition is organism x the
+    # two static read-length classes of the salmon indices
+    multi = [n for n in graph.asset_nodes if isinstance(n.partitions_def, dg.MultiPartitionsDefinition)]
+    assert [n.key.to_user_string() for n in multi] == ["transcriptome_index"]
+    dims = {d.name: d.partitions_def for d in organism_length_partitions.partitions_defs}
+    assert dims == {"organism": organism_partitions, "length": read_length_partitions}
 
 
 def test_warehouse_is_single_writer(tmp_path) -> None:

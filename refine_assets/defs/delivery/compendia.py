@@ -225,4 +225,5 @@ def quantpendium(
 compendia_job = dg.define_asset_job(
     "compendia_job",
     selection=dg.AssetSelection.assets("species_compendium", "quantpendium"),
+    tags={"refine_assets/size": "large"},  # deploy/dagster.yaml: one large run at a time
 )
