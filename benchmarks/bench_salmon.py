@@ -16,16 +16,18 @@ transcripts, 28,562 nt; 10,000 simulated 50 bp read pairs). Timed, best of ``--r
   ``fastq-dump --split-3`` into named pipes -> per-mate relays -> ``salmon quant`` on the k=23 index,
   the production chain;
 * ``fastq_files``: ``quantify_fastq`` on the same reads as plain fastq files (same salmon options), so
-  the cost of fastq-dump + FIFOs is the difference.
+  the cost of fastq-dump + FIFOs is the difference;
+* ``fastq_dump_only``: ``fastq-dump --split-3`` of the .sra into files, no salmon (its decode rate).
 
 Reads/s = spots salmon processed (``num_processed`` of ``aux_info/meta_info.json``) / wall seconds of
 the call (tool version checks included, as production pays them). The example run is small, so
 salmon's fixed costs (index load, bias models) dominate; ``--replicate K`` repeats the read pairs K
 times (names made unique) to show the streaming rate. The packing of the .sra is timed once.
 
-Peak RSS: this process (``ru_maxrss``), the largest child (``RUSAGE_CHILDREN`` ``ru_maxrss``; on Linux
-a child's figure is at least this process's RSS when it was spawned, so it is a ceiling), and each
-tool's own peak (``VmHWM`` of the running salmon / fastq-dump processes, sampled every 20 ms).
+Peak RSS: this process (``ru_maxrss``), the largest child (``RUSAGE_CHILDREN`` ``ru_maxrss``: every
+child, the .sra packing's latf-load included; on Linux a child's figure is also at least this
+process's RSS when it was spawned), and each tool's own peak (``VmHWM`` of the running salmon,
+fastq-dump, latf-load and kar processes, sampled every 20 ms).
 
 Prints a table on stderr and one JSON line on stdout. Needs salmon, fastq-dump, latf-load and kar
 (Debian packages salmon and sra-toolkit).
@@ -196,6 +198,17 @@ def main() -> None:
             "class": info.length_class,
         }
         rows.append((f"read_info ({info.spots_sampled} spots, {info.length_class})", secs, ""))
+
+        def dump_only() -> None:  # fastq-dump's decode rate on its own, to files (no salmon)
+            out = fresh("dump")
+            subprocess.run(
+                ["fastq-dump", "--split-3", "-O", str(out), str(sra)], check=True, capture_output=True
+            )
+            shutil.rmtree(out)
+
+        secs, _ = best(dump_only, args.repeat)
+        record["fastq_dump_only"] = {"seconds": round(secs, 3), "spots_per_s": round(spots[0] / secs)}
+        rows.append(("fastq-dump --split-3 to files alone", secs, f"{spots[0] / secs:,.0f} spots/s"))
 
         index = indices[23]
         runs = {

@@ -154,7 +154,10 @@ def register(app: typer.Typer) -> None:
             "sha256": record.get("sha256"),
             "version": record.get("version"),
         }
-        vectors, meta = select_samples(db, org)
+        try:
+            vectors, meta = select_samples(db, org)
+        except ValueError as exc:  # grouped into another organism's compendium
+            _fail(str(exc))
         if not vectors:
             _fail(f"no samples of {org} processed from raw (affy_scan, illumina_scan or tximport) in {db}")
         try:

@@ -66,7 +66,10 @@ def _run(assets, store, db, config=None):
             assets,
             partition_key=HUMAN,
             instance=instance,
-            resources={"storage": StorageResource(root=str(store.root)), "warehouse": WarehouseResource(path=str(db))},
+            resources={
+                "storage": StorageResource(root=str(store.root)),
+                "warehouse": WarehouseResource(path=str(db)),
+            },
             run_config=config,
         )
 
@@ -130,3 +133,37 @@ def test_compendium_without_target_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(dg.Failure, match="no QN target for organism HOMO_SAPIENS"):
         _run([species_compendium], store, db)
     assert not store.list_keys("compendia/")
+
+
+def test_genus_grouping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mus spretus arrays on the Mus musculus platform join the Mus musculus compendium; Mus caroli
+    (RNA-seq only, no shared array platform) stays on its own; Rattus is another genus."""
+    import duckdb as ddb
+
+    from refine_assets.lib.compendia.select import GroupedOrganismError, genus_groups, select_samples
+    from refine_assets_tests.unit import test_delivery_world as world
+    from refine_assets_tests.unit.test_delivery_world import MOUSE, RAT
+
+    for name, taxon in (("MUS_SPRETUS", 10096), ("MUS_CAROLI", 10089)):
+        monkeypatch.setitem(world.TAXA, name, taxon)
+        monkeypatch.setitem(world.PREFIX, name, "ENSMUSG")
+    mouse = [affy(f"GSM1{i}", organism=MOUSE, seed=i, platform="GPL1261") for i in range(3)]
+    mouse += [affy("GSM19", organism=MOUSE, seed=9, platform="GPL6246")]
+    spretus = [affy(f"GSM2{i}", organism="MUS_SPRETUS", seed=20 + i, platform="GPL1261") for i in range(2)]
+    caroli = [rnaseq("SRR31", organism="MUS_CAROLI", seed=31)]
+    rat = [affy("GSM41", organism=RAT, seed=41, platform="GPL1355")]
+    _store, db = make_world(tmp_path, {"GSE10": mouse, "GSE20": spretus, "SRP30": caroli, "GSE40": rat})
+    with ddb.connect(str(db), read_only=True) as con:
+        groups = genus_groups(con)
+    assert groups == {
+        MOUSE: MOUSE,
+        "MUS_SPRETUS": MOUSE,
+        "MUS_CAROLI": "MUS_CAROLI",
+        RAT: RAT,
+    }
+    vectors, meta = select_samples(db, MOUSE)
+    assert [v[0] for v in vectors] == ["GSM10", "GSM11", "GSM12", "GSM19", "GSM20", "GSM21"]
+    assert meta["GSM20"]["organism"] == "MUS_SPRETUS"
+    with pytest.raises(GroupedOrganismError, match="MUS_SPRETUS is part of the MUS_MUSCULUS compendium"):
+        select_samples(db, "MUS_SPRETUS")
+    assert [v[0] for v in select_samples(db, "MUS_CAROLI")[0]] == ["SRR31"]

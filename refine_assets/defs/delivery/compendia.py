@@ -87,7 +87,10 @@ def species_compendium(
         target, record = load_qn_target(store, organism)
     except QnTargetError as exc:
         raise dg.Failure(description=f"{organism}: {exc}", allow_retries=False) from exc
-    vectors, meta = select_samples(warehouse.db_path(), organism)
+    try:
+        vectors, meta = select_samples(warehouse.db_path(), organism)
+    except ValueError as exc:  # grouped into another organism's (genus) compendium
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     if not vectors:
         raise dg.Failure(description=f"{organism}: no samples processed from raw", allow_retries=False)
     params = {"rank": config.rank, "backend": config.backend, "qn_target": record.get("sha256")}

@@ -4,6 +4,14 @@ A sample's vector is its latest succeeded ``affy_scan`` / ``illumina_scan`` (MIC
 ``tximport`` (RNA-SEQ) ledger row with a ``.parquet`` output. Submitter-processed (``no_op``) samples
 are left out, as in refine.bio ("samples processed from raw only"). Sample metadata comes from the
 ``samples_harmonized`` view when the warehouse has it.
+
+Genus grouping (refine.bio issue #1736, teardown 8.1; :func:`genus_groups`): organisms are taken in
+order of their number of platforms (most first, then by name); an organism joins an earlier
+("primary") organism's compendium when both share the genus (the first word of the name) and it has
+samples processed from raw microarrays on one of the primary's platforms (Mus spretus on
+Mouse430_2 -> the Mus musculus compendium); otherwise it is a primary itself. The compendium of a
+primary holds the samples of its whole group; asking for a grouped organism's own compendium fails
+with the name of its primary.
 """
 
 from __future__ import annotations
@@ -20,10 +28,11 @@ SELECT l.sample_accession AS sample,
        l.output_key AS key,
        l.experiment_accession AS experiment,
        l.step AS step,
-       l.recorded_at AS recorded_at
+       l.recorded_at AS recorded_at,
+       upper(s.organism) AS organism
 FROM ledger_latest l
 JOIN samples s ON s.accession = l.sample_accession AND s.experiment_accession = l.experiment_accession
-WHERE upper(s.organism) = ?
+WHERE upper(s.organism) IN (SELECT unnest(?::VARCHAR[]))
   AND l.status = 'succeeded'
   AND l.step IN ('affy_scan', 'illumina_scan', 'tximport')
   AND l.output_key LIKE '%.parquet' AND l.output_key NOT LIKE '%.probesets.parquet'
@@ -33,16 +42,64 @@ ORDER BY 1
 """
 
 
-def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str, str]], dict[str, dict]]:
-    """``([(sample, technology, vector key)], {sample: metadata})`` of ``organism`` (upper-case key).
+ORGANISM_PLATFORMS = """
+SELECT upper(s.organism) AS organism, s.platform_accession AS platform,
+       bool_or(l.status = 'succeeded' AND l.step IN ('affy_scan', 'illumina_scan')) AS raw_microarray
+FROM samples s
+LEFT JOIN ledger_latest l
+  ON l.sample_accession = s.accession AND l.experiment_accession = s.experiment_accession
+WHERE s.organism IS NOT NULL AND s.platform_accession IS NOT NULL
+GROUP BY 1, 2
+"""
 
-    Metadata values that are not JSON scalars are turned into strings; each sample's metadata also
-    holds ``experiment_accession``, ``processing_step`` and ``processed_at`` from the ledger.
+
+class GroupedOrganismError(ValueError):
+    """The organism's samples belong to another organism's (genus) compendium."""
+
+
+def genus_groups(con) -> dict[str, str]:
+    """``{organism: primary organism}`` for every organism with samples (see module docstring)."""
+    platforms: dict[str, set[str]] = {}
+    raw: dict[str, set[str]] = {}
+    for organism, platform, raw_microarray in con.execute(ORGANISM_PLATFORMS).fetchall():
+        platforms.setdefault(organism, set()).add(platform)
+        if raw_microarray:
+            raw.setdefault(organism, set()).add(platform)
+    group: dict[str, str] = {}
+    primaries: list[str] = []
+    for organism in sorted(platforms, key=lambda o: (-len(platforms[o]), o)):
+        genus = organism.split("_")[0]
+        primary = next(
+            (p for p in primaries if p.split("_")[0] == genus and raw.get(organism, set()) & platforms[p]),
+            None,
+        )
+        if primary is None:
+            primaries.append(organism)
+            primary = organism
+        group[organism] = primary
+    return group
+
+
+def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str, str]], dict[str, dict]]:
+    """``([(sample, technology, vector key)], {sample: metadata})`` of ``organism``'s compendium.
+
+    ``organism`` is the upper-case key; the samples are those of its genus group (module docstring;
+    :class:`GroupedOrganismError` when ``organism`` is grouped into another one). Metadata values that
+    are not JSON scalars are turned into strings; each sample's metadata also holds ``organism``,
+    ``experiment_accession``, ``processing_step`` and ``processed_at`` from the ledger.
     """
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows = con.execute(SELECT_SAMPLES, [organism]).fetchall()
+        group = genus_groups(con)
+        primary = group.get(organism, organism)
+        if primary != organism:
+            raise GroupedOrganismError(
+                f"{organism} is part of the {primary} compendium (same genus, raw microarray samples "
+                f"on a {primary} platform); build {primary}"
+            )
+        members = sorted(o for o, p in group.items() if p == organism) or [organism]
+        rows = con.execute(SELECT_SAMPLES, [members]).fetchall()
         meta: dict[str, dict] = {}
         if rows:
             names = [r[0] for r in rows]
@@ -61,7 +118,14 @@ def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str,
     vectors = [(r[0], r[1], r[2]) for r in rows]
     for r in rows:
         m = meta.setdefault(r[0], {})
-        m.update({"experiment_accession": r[3], "processing_step": r[4], "processed_at": str(r[5])})
+        m.update(
+            {
+                "experiment_accession": r[3],
+                "processing_step": r[4],
+                "processed_at": str(r[5]),
+                "organism": r[6],
+            }
+        )
         for k, v in list(m.items()):
             if v is not None and not isinstance(v, (str, int, float, bool)):
                 m[k] = str(v)
