@@ -86,7 +86,7 @@ class ChildPeaks:
                 fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
                 name = fields.get("Name", "?").strip()
                 hwm = fields.get("VmHWM")
-                if hwm:
+                if hwm and not name.startswith("python"):  # not a child between fork and exec
                     kib = int(hwm.split()[0])
                     self.peaks[name] = max(self.peaks.get(name, 0), kib)
             self._stop.wait(self.interval)

@@ -76,7 +76,6 @@ from refine_assets.lib.delivery.request import (
 from refine_assets.lib.storage import ArtifactStore
 
 __all__ = [
-    "DATASETS_DDL",
     "DatasetError",
     "DatasetResult",
     "UnknownAccessionError",
@@ -90,25 +89,6 @@ MATRIX_BLOCK_VALUES = 1_000_000  # values per block when writing a matrix TSV
 README_NAME = "README.md"
 LICENSE_NAME = "LICENSE.txt"
 RNASEQ_STEP = "tximport"
-
-#: The warehouse table recording published datasets (created on first use; see ``record_dataset``).
-DATASETS_DDL = """
-CREATE TABLE IF NOT EXISTS datasets (
-    dataset_id VARCHAR PRIMARY KEY,
-    url VARCHAR,                       -- where the zip is (file:// of the output, or the store URL)
-    size BIGINT,
-    sha256 VARCHAR,
-    aggregate_by VARCHAR,
-    scale_by VARCHAR,
-    quantile_normalized BOOLEAN,
-    num_samples BIGINT,
-    num_filtered BIGINT,
-    groups VARCHAR[],
-    request JSON,
-    record_url VARCHAR,                -- datasets/<id>/record.json in the store
-    created_at TIMESTAMP
-);
-"""
 
 
 class DatasetError(ValueError):
@@ -873,7 +853,7 @@ def _write_top_level(
 
 
 def record_dataset(warehouse_path: str | Path, record: Mapping[str, Any]) -> None:
-    """Insert (or replace) a dataset record in the warehouse table ``datasets`` (:data:`DATASETS_DDL`).
+    """Insert (or replace) a dataset record in the warehouse table ``datasets`` (``sql/schema.sql``).
 
     Uses the warehouse's writer lock and atomic publish (:func:`refine_assets.lib.warehouse.building`),
     so readers keep a consistent snapshot; the table is created when missing.
@@ -882,7 +862,6 @@ def record_dataset(warehouse_path: str | Path, record: Mapping[str, Any]) -> Non
 
     db = Path(warehouse_path).resolve()
     with writer_lock(db), building(db) as con:
-        con.execute(DATASETS_DDL)
         con.execute(
             "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::JSON, ?, TRY_CAST(? AS TIMESTAMP))",
             [

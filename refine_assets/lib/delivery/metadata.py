@@ -53,6 +53,8 @@ from typing import Any, TextIO
 import duckdb
 import pyarrow as pa
 
+from refine_assets.lib.harmonize import HARMONIZED_FIELDS
+
 __all__ = [
     "HARMONIZED_FIELDS",
     "experiment_metadata",
@@ -70,22 +72,6 @@ __all__ = [
     "write_metadata_tsv",
 ]
 
-HARMONIZED_FIELDS: tuple[str, ...] = (
-    "title",
-    "sex",
-    "age",
-    "specimen_part",
-    "genetic_information",
-    "disease",
-    "disease_stage",
-    "cell_line",
-    "treatment",
-    "race",
-    "subject",
-    "compound",
-    "time",
-    "developmental_stage",
-)
 FIRST_COLUMNS = ("refinebio_accession_code", "experiment_accession")
 _WS = re.compile(r"[\t\r\n]+")
 _REPEAT = re.compile(r"^(.*)#(\d+)$")
