@@ -65,10 +65,32 @@ class MotoServer:
         return name
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+
+def log_tail(path: Path, n: int = 3000) -> str:
+    """The last ``n`` characters of a server log (for failure messages)."""
+    return path.read_text(errors="replace")[-n:] if path.exists() else "(no log)"
+
+
+def wait_for_webserver(port: int, proc: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
+    """Wait until the Dagster webserver on ``port`` answers ``/server_info``; fail with its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as resp:
+                if b"dagster_webserver_version" in resp.read():
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"webserver did not come up (rc={proc.poll()}): {log_tail(log_path)}")
+        time.sleep(0.5)
 
 
 def _answers(url: str) -> bool:
@@ -110,7 +132,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
             mp.delenv(name, raising=False)
         mp.setenv("NO_PROXY", ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"])))
-        port = _free_port()
+        port = free_port()
         log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(

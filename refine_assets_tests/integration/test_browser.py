@@ -21,16 +21,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from refine_assets_tests.conftest import REPO_ROOT
+from refine_assets_tests.fixtures_servers import free_port, wait_for_webserver
 
 pytestmark = pytest.mark.slow
 
@@ -75,26 +73,6 @@ def chromium() -> str:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_webserver(port: int, proc: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as resp:
-                if b"dagster_webserver_version" in resp.read():
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"webserver did not come up (rc={proc.poll()}): {log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
-
-
 def test_ui_in_chromium_shows_graph_and_partition_qc(
     tmp_path: Path, shared_data: Path, chromium: str
 ) -> None:
@@ -132,7 +110,7 @@ def test_ui_in_chromium_shows_graph_and_partition_qc(
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "webserver.log"
     with open(log_path, "wb") as log:
@@ -148,7 +126,7 @@ def test_ui_in_chromium_shows_graph_and_partition_qc(
             start_new_session=True,
         )
     try:
-        _wait_for_webserver(port, proc, log_path)
+        wait_for_webserver(port, proc, log_path)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
             try:

@@ -42,12 +42,10 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +55,7 @@ import pytest
 import yaml
 
 from refine_assets_tests.conftest import REPO_ROOT
+from refine_assets_tests.fixtures_servers import free_port, wait_for_webserver
 
 DEPLOY = REPO_ROOT / "deploy"
 BIN = Path(sys.executable).parent
@@ -71,12 +70,6 @@ def _unavailable(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -165,7 +158,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"initdb failed ({init.returncode}): {init.stderr[-2000:]}")
-    port = _free_port()
+    port = free_port()
     with open(log_path, "wb") as log:
         if as_user:
             os.chown(log_path, as_user["user"], as_user["group"])
@@ -227,20 +220,6 @@ def _wait_for_code_server(port: int, proc: subprocess.Popen, log_path: Path, tim
         time.sleep(0.5)
 
 
-def _wait_for_webserver(port: int, proc: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as resp:
-                if b"dagster_webserver_version" in resp.read():
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"webserver did not come up (rc={proc.poll()}): {_tail(log_path)}")
-        time.sleep(0.5)
-
-
 def _wait_for_runs(instance, run_ids: list[str], logs: list[Path], timeout: float = 300) -> None:
     import dagster as dg
 
@@ -290,7 +269,7 @@ def test_postgres_s3_daemon_deployment(
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", dagster_home / "dagster.yaml")
-    code_port = _free_port()
+    code_port = free_port()
     settings = {
         "DAGSTER_HOME": str(dagster_home),
         # deploy/dagster.yaml
@@ -334,7 +313,7 @@ def test_postgres_s3_daemon_deployment(
         env,
         logs[0],
     )
-    web_port = _free_port()
+    web_port = free_port()
     webserver = _start(
         [
             str(BIN / "dagster-webserver"),
@@ -355,7 +334,7 @@ def test_postgres_s3_daemon_deployment(
             instance.add_dynamic_partitions("organism", ["HOMO_SAPIENS"])
 
             _wait_for_code_server(code_port, code_server, logs[0])
-            _wait_for_webserver(web_port, webserver, logs[2])
+            wait_for_webserver(web_port, webserver, logs[2])
             client = DagsterGraphQLClient("127.0.0.1", port_number=web_port)
             # the webserver may have tried the code server before it was up
             reload = client.reload_repository_location("refine_assets")

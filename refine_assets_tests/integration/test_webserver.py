@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ from pathlib import Path
 import pytest
 
 from refine_assets_tests.conftest import REPO_ROOT
+from refine_assets_tests.fixtures_servers import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -68,7 +62,7 @@ def test_webserver_shows_asset_graph_and_materialized_partitions(tmp_path: Path,
     )
     subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=REPO_ROOT, timeout=300)
 
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("dagster-webserver")
     proc = subprocess.Popen(
         [str(exe), "-w", str(REPO_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
