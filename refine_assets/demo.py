@@ -14,8 +14,10 @@ Steps, each a Dagster run in the instance at ``$DAGSTER_HOME`` (default
 ``$REFINE_ASSETS_HOME/dagster_home``) so the UI shows everything afterwards: survey every
 experiment partition; build the warehouse (registers organism and platform partitions); build the
 references that have a source (probe table + annotation of hgu95av2, human crosswalk); process every
-experiment's samples; rebuild the warehouse; with the shared data, the human QN target and a dataset
-zip of GSE781 + E-MTAB-3050 (``datasets`` table in the warehouse). A failing experiment is reported and does not stop the
+experiment's samples; with the shared data, import refine.bio's recorded Salmon outputs of
+SRP095529 (20 zebrafish runs, ``lib/demo_recorded.py``) and run their tximport; rebuild the
+warehouse; with the shared data, the human and zebrafish QN targets, a dataset zip of GSE781 +
+E-MTAB-3050 (``datasets`` table), and the zebrafish compendium and quantpendium (``compendia``). A failing experiment is reported and does not stop the
 others; samples that cannot be processed offline (raw files not available) are recorded in the
 ledger with the reason, or fall back to their submitter-processed table.
 """
@@ -131,11 +133,25 @@ def run_demo(shared_data: Path | None = None) -> int:
             run("crosswalk_job", organism)
     for acc in surveyed:
         run("processing_job", acc)
+    if shared:
+        # RNA-seq from refine.bio's recorded Salmon outputs (refine_assets/lib/demo_recorded.py),
+        # then tximport for real
+        from refine_assets.lib.demo_recorded import EXPERIMENT, import_recorded_rnaseq
+        from refine_assets.lib.storage import open_store
+
+        runs = import_recorded_rnaseq(open_store(settings.storage_root), shared)
+        _say(f"{EXPERIMENT}: {len(runs)} recorded salmon outputs imported")
+        if EXPERIMENT not in instance.get_dynamic_partitions("experiment"):
+            instance.add_dynamic_partitions("experiment", [EXPERIMENT])
+        run("tximport_job", EXPERIMENT)
     run("warehouse_job")
     if shared:
-        # delivery: the human QN target (flagged fallback: the demo has one raw array, not 100), then a
-        # dataset of GSE781 + E-MTAB-3050 by experiment, zipped in refine.bio's layout in storage
+        # delivery: QN targets (flagged fallbacks: the demo has one raw human array, not 100, and
+        # zebrafish RNA-seq only), a dataset of GSE781 + E-MTAB-3050 by experiment zipped in
+        # refine.bio's layout, and the zebrafish compendium and quantpendium
         run("qn_target_job", "HOMO_SAPIENS")
+        run("qn_target_job", "DANIO_RERIO")
+        run("compendia_job", "DANIO_RERIO")
         request = {
             "data": {"GSE781": "ALL", "E-MTAB-3050": "ALL"},
             "aggregate_by": "EXPERIMENT",
@@ -156,6 +172,10 @@ def run_demo(shared_data: Path | None = None) -> int:
             con.sql(
                 "SELECT dataset_id, num_samples AS samples, num_filtered AS filtered, size, url "
                 "FROM datasets ORDER BY created_at DESC LIMIT 1"
+            ).show(max_width=160)
+            con.sql(
+                "SELECT kind, organism, version, num_samples AS samples, num_genes AS genes, "
+                "round(percent_imputed, 2) AS pct_imputed, url FROM compendia ORDER BY kind, version"
             ).show(max_width=160)
     _say(f"storage:   {settings.storage_root}")
     _say(f"warehouse: {settings.warehouse_path}  (try: uv run refine-assets status GSE781)")

@@ -27,6 +27,12 @@ processing_job = dg.define_asset_job(
     partitions_def=experiment_partitions,
     description="Process the samples of one (already surveyed) experiment partition.",
 )
+tximport_job = dg.define_asset_job(
+    "tximport_job",
+    selection=dg.AssetSelection.assets("experiment_tximport"),
+    partitions_def=experiment_partitions,
+    description="Re-run tximport of one experiment over its quantified runs.",
+)
 probe_table_job = dg.define_asset_job(
     "probe_table_job",
     selection=dg.AssetSelection.assets("affy_probe_table", "platform_annotation"),

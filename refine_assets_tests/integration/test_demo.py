@@ -52,6 +52,17 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
         with zipfile.ZipFile(zip_path) as zf:
             names = set(zf.namelist())
         assert {"GSE781/GSE781.tsv", "E-MTAB-3050/E-MTAB-3050.tsv"} <= names
+        # recorded Salmon outputs -> tximport -> zebrafish target, compendium and quantpendium; the
+        # second run changes no input, so no second version
+        assert processed["SRP095529"] == 20
+        versions = con.execute(
+            "SELECT kind, organism, version, num_samples FROM compendia ORDER BY kind"
+        ).fetchall()
+        assert versions == [("compendium", "DANIO_RERIO", 1, 20), ("quantpendium", "DANIO_RERIO", 1, 20)]
+        url = con.execute("SELECT url FROM compendia WHERE kind = 'compendium'").fetchall()[0][0]
+        matrix = Path(url.removeprefix("file://")) / "matrix"
+        n = con.execute(f"SELECT count(DISTINCT sample) FROM read_parquet('{matrix}/*.parquet')").fetchall()
+        assert n[0][0] == 20
     # the Dagster instance holds the materialized partitions the UI shows
     assert (home / "dagster_home" / "dagster.yaml").is_file()
     assert (home / "dagster_home" / "storage").is_dir()

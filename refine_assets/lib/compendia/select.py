@@ -29,7 +29,8 @@ SELECT l.sample_accession AS sample,
        l.experiment_accession AS experiment,
        l.step AS step,
        l.recorded_at AS recorded_at,
-       upper(s.organism) AS organism
+       upper(s.organism) AS organism,
+       l.output_sha256 AS vector_sha256
 FROM ledger_latest l
 JOIN samples s ON s.accession = l.sample_accession AND s.experiment_accession = l.experiment_accession
 WHERE upper(s.organism) IN (SELECT unnest(?::VARCHAR[]))
@@ -86,7 +87,8 @@ def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str,
     ``organism`` is the upper-case key; the samples are those of its genus group (module docstring;
     :class:`GroupedOrganismError` when ``organism`` is grouped into another one). Metadata values that
     are not JSON scalars are turned into strings; each sample's metadata also holds ``organism``,
-    ``experiment_accession``, ``processing_step`` and ``processed_at`` from the ledger.
+    ``experiment_accession``, ``processing_step``, ``processed_at`` and ``vector_sha256`` from the
+    ledger.
     """
     import duckdb
 
@@ -124,6 +126,7 @@ def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str,
                 "processing_step": r[4],
                 "processed_at": str(r[5]),
                 "organism": r[6],
+                "vector_sha256": r[7],
             }
         )
         for k, v in list(m.items()):
