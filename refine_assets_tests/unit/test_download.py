@@ -96,8 +96,9 @@ def test_md5_mismatch_and_exhausted_retries_leave_nothing(tmp_path: Path, body: 
 
 
 def test_sample_whose_download_fails_twice_then_succeeds(
-    tmp_path: Path, shared_data: Path, demo_data: Path
+    tmp_path: Path, shared_data: Path, demo_data: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="refine_assets.download")
     from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
     from refine_assets.lib.processing.affy import AffymetrixProcessor
     from refine_assets.lib.processing.fetch import LiveFetcher
@@ -146,3 +147,30 @@ def test_sample_whose_download_fails_twice_then_succeeds(
         server.close()
     assert len(server.requests) == 3
     assert outcome.status == "succeeded" and outcome.metrics["n_probes"] == 199084
+    # the successful attempt's progress, on the refine_assets.download logger
+    progress = [r.getMessage() for r in caplog.records if r.name == "refine_assets.download"]
+    assert progress and progress[-1].endswith("(100 %)") and "C30057.CEL.gz" in progress[-1]
+
+
+def test_progress_without_size_logs_every_step() -> None:
+    import logging
+
+    from refine_assets.lib.processing.fetch import DownloadProgress
+
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    log = logging.getLogger("test.progress")
+    log.setLevel(logging.INFO)
+    log.addHandler(Collect())
+    p = DownloadProgress("http://x/f", log)
+    for done in range(0, 350 << 20, 10 << 20):
+        p(done, None)
+    assert seen == [f"http://x/f: {n << 20} bytes" for n in (0, 100, 200, 300)]
+    q, seen[:] = DownloadProgress("http://x/g", log), []
+    for done in range(0, 1001, 50):
+        q(done, 1000)
+    assert len(seen) == 11 and seen[-1] == "http://x/g: 1000 of 1000 bytes (100 %)"

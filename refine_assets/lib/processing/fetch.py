@@ -14,6 +14,7 @@ filename differs from the archive's name, the member named ``filename`` is extra
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import tarfile
 import zipfile
@@ -123,8 +124,31 @@ class ReplayFetcher:
         raise FetchError(f"{url}: not available offline (no local copy registered for {filename or url})")
 
 
+LOG = logging.getLogger("refine_assets.download")
+
+
+class DownloadProgress:
+    """Logs a download's progress: at every 10 % when the size is known, else every 100 MiB."""
+
+    STEP_BYTES = 100 << 20
+
+    def __init__(self, url: str, log: logging.Logger = LOG) -> None:
+        self.url, self.log, self.next_mark = url, log, 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total:
+            fraction = done / total
+            if fraction >= self.next_mark:
+                self.log.info("%s: %d of %d bytes (%.0f %%)", self.url, done, total, 100 * fraction)
+                self.next_mark = (int(fraction * 10) + 1) / 10
+        elif done >= self.next_mark:
+            self.log.info("%s: %d bytes", self.url, done)
+            self.next_mark = done + self.STEP_BYTES
+
+
 class LiveFetcher:
-    """Downloads into a cache folder (idempotent: a completed download is reused)."""
+    """Downloads into a cache folder (idempotent: a completed download is reused); progress is
+    logged on the ``refine_assets.download`` logger (:class:`DownloadProgress`)."""
 
     def __init__(self, cache_dir: str | Path, download=None):
         self.cache_dir = Path(cache_dir)
@@ -147,7 +171,13 @@ class LiveFetcher:
         if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             try:
-                fn(https_url(url), path, expected_size=expected_size, expected_md5=expected_md5)
+                fn(
+                    https_url(url),
+                    path,
+                    expected_size=expected_size,
+                    expected_md5=expected_md5,
+                    progress=DownloadProgress(url),
+                )
             except Exception as exc:
                 raise FetchError(f"{url}: download failed ({exc})") from exc
         if filename and filename != name and is_archive(name):
