@@ -36,6 +36,10 @@ INSTANCE_YAML = """\
 concurrency:
   pools:
     default_limit: 1
+python_logs:
+  python_log_level: INFO
+  managed_python_loggers:
+    - refine_assets.download
 telemetry:
   enabled: false
 """
