@@ -43,3 +43,17 @@ def test_salmon_gate() -> None:
     ]
     passed, _, meta = qc.salmon_qc(outcomes)
     assert not passed and meta["below_mapping_gate"] == {"R2": 0.005}
+
+
+def test_illumina_gate() -> None:
+    outcomes = [
+        _o("G1", "illumina_scan", "succeeded", fraction_detected=0.45, em_converged=True),
+        _o("G2", "illumina_scan", "succeeded", fraction_detected=0.12, em_converged=True),
+        _o("G3", "illumina_scan", "succeeded", fraction_detected=0.50, em_converged=False),
+        _o("G4", "illumina_scan", "failed"),
+    ]
+    assert qc.illumina_qc(outcomes[:1])[0]
+    passed, severity, meta = qc.illumina_qc(outcomes)
+    assert not passed and severity == "WARN"
+    assert meta["samples"] == 3 and meta["below_detection_fraction"] == {"G2": 0.12}
+    assert meta["em_not_converged"] == ["G3"]

@@ -25,6 +25,15 @@ ALL = dg.AllPartitionMapping()
     automation_condition=(
         dg.AutomationCondition.cron_tick_passed("0 3 * * 0") & ~dg.AutomationCondition.in_progress()
     ).with_label("weekly"),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "qn_target_valid",
+            asset="qn_target",
+            blocking=True,
+            description="The published target reads back: finite, ascending, one value per gene of its "
+            "gene set, sha256 as recorded. Blocking: a bad target must not reach datasets or compendia.",
+        )
+    ],
     description=(
         "Quantile-normalization target of one organism: mean of the sorted vectors of its largest Affymetrix "
         "platform's raw-processed samples (>= 100 by default), else its largest technology (flagged); "
@@ -43,10 +52,39 @@ def qn_target(
         raise dg.Failure(description=f"{organism}: {exc}", allow_retries=False) from exc
     meta = {k: v for k, v in record.items() if isinstance(v, int | float | str) and k not in ("created_at",)}
     return dg.MaterializeResult(
+        check_results=[_target_check(storage, organism, record)],
         metadata={
             **{k: (dg.MetadataValue.url(v) if k == "url" else v) for k, v in meta.items()},
             "details": dg.MetadataValue.json({k: v for k, v in record.items() if k not in meta}),
         }
+    )
+
+
+def _target_check(storage: StorageResource, organism: str, record: dict) -> dg.AssetCheckResult:
+    """Read the published target back and validate it (``qn_target_valid``)."""
+    import numpy as np
+
+    from refine_assets.lib.delivery.targets import QnTargetError, load_qn_target
+
+    problems: list[str] = []
+    try:
+        values, _ = load_qn_target(storage.get_store(), organism)
+    except QnTargetError as exc:
+        values, problems = np.array([]), [str(exc)]
+    genes = (record.get("details") or {}).get("num_genes")
+    if values.size and not np.isfinite(values).all():
+        problems.append("non-finite values")
+    if values.size and (np.diff(values) < 0).any():
+        problems.append("values not ascending")
+    if values.size and genes is not None and values.size != genes:
+        problems.append(f"{values.size} values for {genes} genes")
+    if not values.size and not problems:
+        problems.append("empty target")
+    return dg.AssetCheckResult(
+        check_name="qn_target_valid",
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"values": int(values.size), "problems": dg.MetadataValue.json(problems)},
     )
 
 
@@ -67,6 +105,14 @@ class DatasetConfig(dg.Config):
     ],
     kinds={"zip"},
     code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "dataset_ks_gate",
+            asset="dataset",
+            description="No delivered sample failed the KS gate after quantile normalization (failures "
+            "are excluded with the reason unless the request keeps them).",
+        )
+    ],
     description=(
         "One user dataset per materialization (run config = the request): vectors joined, quantile "
         "normalized to each group's organism target with a KS gate, transformed, zipped in refine.bio's layout "
@@ -97,7 +143,22 @@ def dataset(
             )
         except (DatasetError, ValueError) as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    failed = sorted({r["sample"] for r in result.ks if not r["passed"]})
+    delivered_failures = failed if config.keep_ks_failures else []
     return dg.MaterializeResult(
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="dataset_ks_gate",
+                passed=not delivered_failures,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "samples_tested": len(result.ks),
+                    "failed": dg.MetadataValue.json(failed),
+                    "excluded": len(failed) - len(delivered_failures),
+                    "delivered_despite_failure": dg.MetadataValue.json(delivered_failures),
+                },
+            )
+        ],
         metadata={
             "dataset_id": result.dataset_id,
             "url": dg.MetadataValue.url(result.url),

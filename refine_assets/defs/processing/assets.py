@@ -52,6 +52,11 @@ def _md_table(header: list[str], rows: list[tuple]) -> str:
             asset="experiment_processed",
             description="Every salmon run maps at least 10% of its reads.",
         ),
+        dg.AssetCheckSpec(
+            "illumina_qc",
+            asset="experiment_processed",
+            description="Every Illumina sample detects >= 20% of its probes (p < 0.01) and SCAN converged.",
+        ),
     ],
     description=(
         "Every sample of the experiment processed on its own by its pipeline (Affymetrix SCANfast, "
@@ -96,6 +101,7 @@ def experiment_processed(
         ("samples_processed", qc.processed_fraction),
         ("affymetrix_qc", qc.affymetrix_qc),
         ("salmon_mapping_rate", qc.salmon_qc),
+        ("illumina_qc", qc.illumina_qc),
     ):
         passed, severity, meta = fn(outcomes)
         checks.append(

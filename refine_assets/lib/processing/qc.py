@@ -2,7 +2,7 @@
 
 Each function returns ``(passed, severity, metadata)`` where severity is ``"WARN"`` or ``"ERROR"``;
 the Dagster layer turns them into ``AssetCheckResult``s. Thresholds are module constants, documented
-in ``docs/operations.md``.
+in ``docs/processing.md`` (QC checks).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from refine_assets.lib.processing.framework import SampleOutcome
 MAX_ZERO_INTENSITY_FRACTION = 0.01  # SCAN.UPC rejects arrays with more than 1% zero PM intensities
 MIN_PROCESSED_FRACTION = 0.5  # of the samples whose pipeline is supported
 MIN_MAPPING_RATE = 10.0  # salmon percent mapped
+# Illumina: fraction of probes detected (detection p < 0.01). A BeadChip detecting fewer than a fifth of
+# its probes is the "noisy sample" refine.bio let into its human compendium (issue #2114).
+MIN_ILLUMINA_DETECTED_FRACTION = 0.2
 
 
 def affymetrix_qc(outcomes: Sequence[SampleOutcome]) -> tuple[bool, str, dict]:
@@ -70,3 +73,26 @@ def salmon_qc(outcomes: Sequence[SampleOutcome]) -> tuple[bool, str, dict]:
         "WARN",
         {"runs": len(runs), "below_mapping_gate": low, "min_mapping_rate": MIN_MAPPING_RATE},
     )
+
+
+def illumina_qc(outcomes: Sequence[SampleOutcome]) -> tuple[bool, str, dict]:
+    """Detection fraction and SCAN EM convergence of every Illumina-SCAN-processed sample."""
+    done = [o for o in outcomes if o.step == "illumina_scan" and o.status == "succeeded"]
+    low = {
+        o.sample_accession: o.metrics.get("fraction_detected")
+        for o in done
+        if o.metrics.get("fraction_detected") is not None
+        and o.metrics["fraction_detected"] < MIN_ILLUMINA_DETECTED_FRACTION
+    }
+    unconverged = [o.sample_accession for o in done if o.metrics.get("em_converged") is False]
+    return (
+        not low and not unconverged,
+        "WARN",
+        {
+            "samples": len(done),
+            "below_detection_fraction": low,
+            "min_detected_fraction": MIN_ILLUMINA_DETECTED_FRACTION,
+            "em_not_converged": unconverged,
+        },
+    )
+
