@@ -37,7 +37,6 @@ concurrency:
   pools:
     default_limit: 1
 python_logs:
-  python_log_level: INFO
   managed_python_loggers:
     - refine_assets.download
 telemetry:

@@ -151,7 +151,7 @@ def test_ui_in_chromium_shows_graph_and_partition_qc(
                 visit("/locations/refine_assets/asset-groups/processing")
                 expect(page.get_by_text("experiment_processed", exact=True).first).to_be_visible()
                 expect(page.get_by_text("experiment_tximport", exact=True).first).to_be_visible()
-                expect(page.get_by_text("3 / 3 Passed")).to_be_visible()
+                expect(page.get_by_text("4 / 4 Passed")).to_be_visible()
                 expect(page.get_by_text("50% filled").first).to_be_visible()  # 1 of 2 partitions
                 page.screenshot(path=shots / "02_processing_graph.png")
 
@@ -179,7 +179,7 @@ def test_ui_in_chromium_shows_graph_and_partition_qc(
 
                 # 5. the asset checks of experiment_processed (QC gates)
                 visit("/assets/experiment_processed?view=checks")
-                for check in ("samples_processed", "affymetrix_qc", "salmon_mapping_rate"):
+                for check in ("samples_processed", "affymetrix_qc", "salmon_mapping_rate", "illumina_qc"):
                     expect(page.get_by_text(check, exact=True).first).to_be_visible()
                 page.get_by_text("samples_processed", exact=True).first.click()
                 expect(page.get_by_text("Passed", exact=True).first).to_be_visible()

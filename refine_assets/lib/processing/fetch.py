@@ -125,6 +125,9 @@ class ReplayFetcher:
 
 
 LOG = logging.getLogger("refine_assets.download")
+# INFO on this logger only: the instance files list it in python_logs.managed_python_loggers (a global
+# python_log_level would also change what Dagster writes to the compute logs)
+LOG.setLevel(logging.INFO)
 
 
 class DownloadProgress:
