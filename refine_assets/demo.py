@@ -13,7 +13,9 @@ Inputs, all real and replayed (the demo never touches the network beyond the pac
 Steps, each a Dagster run in the instance at ``$DAGSTER_HOME`` (default
 ``$REFINE_ASSETS_HOME/dagster_home``) so the UI shows everything afterwards: survey every
 experiment partition; build the warehouse (registers organism and platform partitions); build the
-references that have a source (probe table + annotation of hgu95av2, human crosswalk); process every
+references that have a source (probe table + annotation of hgu95av2, human crosswalk, and two
+salmon indices, k=23 and k=31, of salmon's 15 example human transcripts from the Debian salmon
+package: a demo index, recorded with its source); process every
 experiment's samples; with the shared data, import refine.bio's recorded Salmon outputs of
 SRP095529 (20 zebrafish runs, ``lib/demo_recorded.py``) and run their tximport; rebuild the
 warehouse; with the shared data, the human and zebrafish QN targets, a dataset zip of GSE781 +
@@ -72,7 +74,22 @@ def demo_settings(settings, demo_dir: Path, shared: Path | None):
         "annotations": {"hgu95av2": str(demo_dir / "hgu95av2_ID")},
         "crosswalks": {"HOMO_SAPIENS": str(demo_dir / "org.Hs.eg.crosswalk.tsv.gz")},
     }
+    transcripts = salmon_example_transcripts(shared)
+    if transcripts is not None:
+        # a 15-transcript human RefSeq set (salmon's own example): a demo index, recorded as such
+        settings.reference_sources["transcriptomes"] = {"HOMO_SAPIENS": {"transcripts": str(transcripts)}}
     return settings
+
+
+def salmon_example_transcripts(shared: Path | None) -> Path | None:
+    """salmon's example transcripts: from the installed Debian package, else the shared data copy."""
+    for candidate in (
+        Path("/usr/share/doc/salmon/examples/transcripts.fasta"),
+        shared / "rnaseq/salmon_example/transcripts.fasta.gz" if shared else None,
+    ):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
 
 
 def run_demo(shared_data: Path | None = None) -> int:
@@ -134,6 +151,11 @@ def run_demo(shared_data: Path | None = None) -> int:
     for organism in sorted(settings.reference_sources["crosswalks"]):
         if organism in instance.get_dynamic_partitions("organism"):
             run("crosswalk_job", organism)
+    if "HOMO_SAPIENS" in settings.reference_sources.get("transcriptomes", {}) and (
+        "HOMO_SAPIENS" in instance.get_dynamic_partitions("organism")
+    ):
+        for length in ("short", "long"):
+            run("transcriptome_index_job", f"{length}|HOMO_SAPIENS")
     for acc in surveyed:
         run("processing_job", acc)
     if shared:

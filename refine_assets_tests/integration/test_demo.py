@@ -44,7 +44,13 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
         assert processed["GSE781"] == 34  # submitter-processed fallback, offline
         assert processed["E-MTAB-3050"] == 1  # the real C30057 array through SCANfast
         refs = {r[0] for r in con.execute("SELECT kind FROM reference_artifacts").fetchall()}
-        assert refs == {"probes", "annotation", "crosswalk", "qn_targets"}
+        assert refs == {"probes", "annotation", "crosswalk", "qn_targets", "transcriptome_index"}
+        indices = con.execute(
+            "SELECT name, details->>'$.sources.transcripts' FROM reference_artifacts "
+            "WHERE kind = 'transcriptome_index' ORDER BY name"
+        ).fetchall()
+        assert [n for n, _ in indices] == ["HOMO_SAPIENS_long", "HOMO_SAPIENS_short"]
+        assert all("transcripts.fasta" in src for _, src in indices)  # salmon's example, recorded
         # one dataset per demo run: GSE781 (34) + the processed E-MTAB-3050 array, zipped in storage
         datasets = con.execute("SELECT num_samples, num_filtered, url FROM datasets").fetchall()
         assert len(datasets) == 2 and all(d[0] == 35 and d[1] == 4 for d in datasets)
