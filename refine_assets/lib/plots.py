@@ -74,6 +74,57 @@ def distribution_svg(
     return "".join(parts)
 
 
+def bars_svg(
+    values: Mapping[str, float],
+    title: str,
+    *,
+    threshold: float | None = None,
+    unit: str = "%",
+    max_bars: int = 60,
+    width: int = 640,
+    bar_height: int = 14,
+) -> str:
+    """SVG text of one horizontal bar per item (e.g. salmon mapping rate per run), scaled to the largest
+    value (at least ``threshold``); bars below ``threshold`` are red and a dashed line marks it. At most
+    ``max_bars`` items, lowest values first (the ones an operator looks for)."""
+    items = sorted(((k, float(v)) for k, v in values.items() if v is not None), key=lambda kv: (kv[1], kv[0]))
+    items = items[:max_bars]
+    pad_l, pad_r, pad_t = 110, 60, 30
+    height = pad_t + bar_height * max(len(items), 1) + 25
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+        f'<text x="10" y="18" font-size="13">{escape(title)}</text>',
+    ]
+    if not items:
+        parts.append(f'<text x="10" y="{pad_t + 12}">no values</text></svg>')
+        return "".join(parts)
+    top = max([v for _, v in items] + [threshold or 0.0]) or 1.0
+    pw = width - pad_l - pad_r
+    for i, (name, v) in enumerate(items):
+        y = pad_t + i * bar_height
+        w = max(v, 0.0) / top * pw
+        color = "#d62728" if threshold is not None and v < threshold else "#1f77b4"
+        parts.append(
+            f'<text x="{pad_l - 6}" y="{y + bar_height - 3}" text-anchor="end">{escape(name[:18])}</text>'
+        )
+        parts.append(
+            f'<rect x="{pad_l}" y="{y + 1}" width="{w:.1f}" height="{bar_height - 3}" fill="{color}"/>'
+        )
+        parts.append(f'<text x="{pad_l + w + 4:.1f}" y="{y + bar_height - 3}">{v:.3g}{escape(unit)}</text>')
+    if threshold is not None:
+        x = pad_l + threshold / top * pw
+        y2 = pad_t + len(items) * bar_height
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{pad_t}" x2="{x:.1f}" y2="{y2}" stroke="black" stroke-dasharray="4 3"/>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{y2 + 14}" text-anchor="middle">{threshold:g}{escape(unit)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def svg_markdown(svg: str, alt: str) -> str:
     """Markdown image embedding an SVG as a data URI."""
     return f"![{alt}](data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()})"

@@ -39,6 +39,8 @@ def test_target_then_dataset_with_checks(tmp_path: Path) -> None:
     assert ks.metadata["samples_tested"].value == 12 and ks.metadata["failed"].value == []
     md = ds.asset_materializations_for_node("dataset")[0].metadata
     assert md["num_samples"].value == 12 and Path(md["url"].value.removeprefix("file://")).is_file()
+    for key in ("values_before_qn", "values_after_qn"):
+        assert md[key].value.startswith("![") and "data:image/svg+xml;base64," in md[key].value
     spec = next(iter(qn_target.check_specs))
     assert spec.blocking  # a bad target stops datasets and compendia in automation
 

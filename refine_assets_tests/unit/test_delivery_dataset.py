@@ -334,9 +334,16 @@ def test_values_are_normalized_to_each_organisms_own_target(world) -> None:
         "data": {"GSE1": ["GSM11", "GSM12", "GSM13"], "GSE2": ["ALL"], "E-MTAB-9": ["ALL"]},
         "aggregate_by": "species",
     }
-    build_dataset(request, db, store, tmp / "qn.zip", record_in_warehouse=False)
+    result = build_dataset(request, db, store, tmp / "qn.zip", record_in_warehouse=False)
     files = _zip(tmp / "qn.zip")
     human_t, _ = load_qn_target(store, HUMAN)
+    # the preview for the UI plots: the first group's columns before and after QN, as delivered
+    preview = result.qn_preview
+    assert preview["group"] == "HOMO_SAPIENS" and list(preview["after"]) == list(preview["before"])
+    delivered = _tsv(files["HOMO_SAPIENS/HOMO_SAPIENS.tsv"])
+    for sample, after in preview["after"].items():
+        np.testing.assert_allclose(after, delivered[sample].to_numpy(), rtol=1e-6)
+        assert not np.allclose(np.sort(preview["before"][sample]), np.sort(after))
     mouse_t, _ = load_qn_target(store, MOUSE)
     human = _tsv(files["HOMO_SAPIENS/HOMO_SAPIENS.tsv"]).astype(np.float32)
     exp_h = _expected(samples, ["GSM11", "GSM12", "GSM13", "GSM21", "GSM22"], human_t)

@@ -160,6 +160,7 @@ def dataset(
             )
         ],
         metadata={
+            **_qn_plots(result.qn_preview),
             "dataset_id": result.dataset_id,
             "url": dg.MetadataValue.url(result.url),
             "bytes": result.size,
@@ -170,6 +171,23 @@ def dataset(
             "ks": dg.MetadataValue.json(result.ks[:50]),
         }
     )
+
+
+def _qn_plots(preview: dict) -> dict:
+    """Value distributions of a few samples before and after quantile normalization (Markdown SVGs)."""
+    from refine_assets.lib.plots import distribution_svg, svg_markdown
+
+    if not preview:
+        return {}
+    group = preview["group"]
+    return {
+        "values_before_qn": dg.MetadataValue.md(
+            svg_markdown(distribution_svg(preview["before"], f"{group}: before QN"), "before QN")
+        ),
+        "values_after_qn": dg.MetadataValue.md(
+            svg_markdown(distribution_svg(preview["after"], f"{group}: after QN"), "after QN")
+        ),
+    }
 
 
 dataset_job = dg.define_asset_job("dataset_job", selection=dg.AssetSelection.assets("dataset"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
-from refine_assets.lib.plots import distribution_svg, svg_markdown
+from refine_assets.lib.plots import bars_svg, distribution_svg, svg_markdown
 from refine_assets.lib.processing import qc
 from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
 from refine_assets.lib.processing.inputs import load_sample_inputs
@@ -96,6 +96,15 @@ def experiment_processed(
         ):
             vectors[o.sample_accession] = read_vector(store, o.output_key)[0].to_numpy()
     plot = distribution_svg(vectors, f"{experiment}: processed values per sample")
+    rates = {
+        o.sample_accession: o.metrics["mapping_rate"]
+        for o in outcomes
+        if o.step == "salmon" and o.metrics.get("mapping_rate") is not None
+    }
+    extra = {}
+    if rates:
+        bars = bars_svg(rates, f"{experiment}: salmon mapping rate per run", threshold=qc.MIN_MAPPING_RATE)
+        extra["mapping_rates"] = dg.MetadataValue.md(svg_markdown(bars, "mapping rates"))
     checks = []
     for name, fn in (
         ("samples_processed", qc.processed_fraction),
@@ -118,6 +127,7 @@ def experiment_processed(
         check_results=checks,
         metadata={
             "value_distribution": dg.MetadataValue.md(svg_markdown(plot, "value distribution")),
+            **extra,
             "num_samples": len(outcomes),
             "num_succeeded": status["succeeded"],
             "num_failed": status["failed"],

@@ -120,6 +120,9 @@ class DatasetResult:
     ks: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     record: dict = field(default_factory=dict)
+    #: up to 8 samples of the first quantile-normalized group: {"group", "before", "after"}, each
+    #: {sample: values} (for the distribution plots in the UI)
+    qn_preview: dict = field(default_factory=dict)
 
 
 def dataset_record_key(dataset_id: str) -> str:
@@ -440,6 +443,7 @@ def build_dataset(
 
     ks_opts = dict(ks_options or {})
     ks_results: list[dict] = []
+    qn_preview: dict = {}
     group_summaries: dict[str, dict] = {}
     delivered: dict[str, dict] = {}  # sample -> sample dict (as in aggregated_metadata.json)
     delivered_exps: dict[str, set[str]] = {}  # experiment -> delivered samples
@@ -471,6 +475,7 @@ def build_dataset(
                 delivered_exps,
                 sample_organism,
                 log,
+                qn_preview=qn_preview,
             )
             if summary is None:
                 warnings.append(f"group {gkey}: no sample left to deliver")
@@ -553,6 +558,7 @@ def build_dataset(
         ks=ks_results,
         warnings=warnings,
         record=record,
+        qn_preview=qn_preview,
     )
 
 
@@ -574,8 +580,12 @@ def _build_group(
     delivered_exps,
     sample_organism,
     log,
+    qn_preview: dict | None = None,
 ) -> dict | None:
-    """Steps 4-6 for one group; returns its summary, or None when no sample is left."""
+    """Steps 4-6 for one group; returns its summary, or None when no sample is left.
+
+    ``qn_preview`` (filled once, by the first normalized group): a few columns before and after QN.
+    """
     from refine_assets.lib.delivery.join import InnerJoin, JoinError
     from refine_assets.lib.delivery.metadata import sample_metadata, write_metadata_tsv
     from refine_assets.lib.delivery.transform import scale_rows
@@ -639,6 +649,9 @@ def _build_group(
         for organism in organisms:
             tgt, rec = targets[organism]
             cols = [j for j, s in enumerate(samples) if info[s]["organism"] == organism]
+            preview = qn_preview is not None and not qn_preview
+            if preview:
+                before = {samples[j]: np.array(mat[:, j], dtype=np.float64) for j in cols[:8]}
             if len(cols) == len(samples) and mat.dtype == np.float32:
                 quantile_normalize_to_target(mat, tgt, out=mat)
                 sub = mat
@@ -646,6 +659,9 @@ def _build_group(
                 sub = quantile_normalize_to_target(mat[:, cols], tgt)
                 mat[:, cols] = sub
                 sub = mat[:, cols]
+            if preview:
+                after = {samples[j]: np.array(mat[:, j], dtype=np.float64) for j in cols[:8]}
+                qn_preview.update(group=gkey, organism=organism, before=before, after=after)
             names = [samples[j] for j in cols]
             with _warnings.catch_warnings():
                 # scipy falls back from the exact to the asymptotic p-value on heavily tied data and
