@@ -11,17 +11,15 @@ from typing import Annotated
 
 import typer
 
+from refine_assets.commands import fail as _fail
+from refine_assets.commands import open_cli_store
+
 app = typer.Typer(
     name="refine-assets",
     help="Harmonized gene expression from GEO, ArrayExpress and SRA, as a Dagster asset graph.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def replay_client_for(accession: str, replay: list[Path]):
@@ -87,7 +85,7 @@ def survey(
     from refine_assets.settings import Settings
 
     settings = Settings.from_env()
-    store = _store(storage or settings.storage_root, settings)
+    store = open_cli_store(storage, settings)
     if replay:
         client = replay_client_for(accession, replay)
     else:
@@ -113,17 +111,6 @@ def survey(
             indent=1,
         )
     )
-
-
-def _store(root: str, settings):
-    from refine_assets.lib.storage import open_store
-
-    if root.startswith("s3://"):
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=settings.s3_endpoint_url)
-        return open_store(root, s3_client=client)
-    return open_store(root)
 
 
 @app.command("warehouse")

@@ -11,10 +11,7 @@ from typing import Annotated
 
 import typer
 
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
+from refine_assets.commands import fail as _fail
 
 
 def _read(path: Path):

@@ -15,10 +15,8 @@ from typing import Annotated
 
 import typer
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+from refine_assets.commands import fail as _fail
+from refine_assets.commands import open_cli_store
 
 
 def register(app: typer.Typer) -> None:
@@ -127,7 +125,6 @@ def register(app: typer.Typer) -> None:
         and sample (50 %) presence filters, IterativeSVD rank 10, QN, KS gate; output Parquet (DuckDB),
         sample metadata, filtered samples with reasons, percent imputed, versions. Prints a JSON summary.
         """
-        from refine_assets.commands.delivery import _open_store
         from refine_assets.lib.compendia.build import build_compendium
         from refine_assets.lib.compendia.select import select_samples
         from refine_assets.lib.delivery.targets import (
@@ -144,7 +141,7 @@ def register(app: typer.Typer) -> None:
         if not db.exists():
             _fail(f"{db}: no warehouse there (build it first, or pass --warehouse)")
         try:
-            store = _open_store(storage, settings)
+            store = open_cli_store(storage, settings)
             target, record = load_qn_target(store, org)
         except (QnTargetError, ValueError) as exc:
             _fail(str(exc))

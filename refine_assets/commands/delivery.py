@@ -17,38 +17,16 @@ from typing import Annotated
 
 import typer
 
+from refine_assets.commands import fail as _fail
+from refine_assets.commands import load_settings as _settings
+from refine_assets.commands import open_cli_store as _open_store
+
 references_app = typer.Typer(
     name="references",
     help="Reference artifacts: QN targets and Salmon transcriptome indices.",
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
-
-
-def _open_store(storage: str | None, settings):
-    """The artifact store at ``storage`` (default: settings), with an S3 client for ``s3://`` roots."""
-    from refine_assets.lib.storage import open_store
-
-    root = storage or settings.storage_root
-    if str(root).startswith("s3://"):
-        import boto3
-
-        return open_store(root, s3_client=boto3.client("s3", endpoint_url=settings.s3_endpoint_url))
-    return open_store(root)
-
-
-def _settings():
-    from refine_assets.settings import Settings
-
-    try:
-        return Settings.from_env()
-    except ValueError as exc:
-        _fail(str(exc))
 
 
 @references_app.command("qn-target")

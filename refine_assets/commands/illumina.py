@@ -14,10 +14,7 @@ from typing import Annotated
 
 import typer
 
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+from refine_assets.commands import fail as _fail
 
 
 def register(app: typer.Typer) -> None:

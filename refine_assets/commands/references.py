@@ -14,7 +14,10 @@ from typing import Annotated
 
 import typer
 
-from refine_assets.commands.delivery import _fail, _open_store, _settings, references_app
+from refine_assets.commands import fail as _fail
+from refine_assets.commands import load_settings as _settings
+from refine_assets.commands import open_cli_store as _open_store
+from refine_assets.commands.delivery import references_app
 
 
 @references_app.command("transcriptome-index")

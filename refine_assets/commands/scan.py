@@ -13,17 +13,14 @@ from typing import Annotated
 
 import typer
 
+from refine_assets.commands import fail as _fail
+
 
 class ScanMode(StrEnum):
     """SCAN variant."""
 
     fast = "fast"
     full = "full"
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def sample_name(path: Path) -> str:

@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+from refine_assets.commands import fail as _fail
+
 
 class CountsFromAbundance(enum.StrEnum):
     """tximport ``countsFromAbundance`` modes."""
@@ -23,11 +25,6 @@ class CountsFromAbundance(enum.StrEnum):
     lengthScaledTPM = "lengthScaledTPM"
     scaledTPM = "scaledTPM"
     no = "no"
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _index_ids_from_meta(files: list[Path], names: list[str]) -> tuple[list[str], list[str]] | None:
