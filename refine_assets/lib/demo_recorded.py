@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from refine_assets.lib.processing.framework import SampleOutcome, read_ledger, write_ledger
-from refine_assets.lib.storage import ArtifactStore, file_sha256
+from refine_assets.lib.storage import ArtifactStore
 from refine_assets.lib.survey.model import Experiment, Organism, Sample, SurveyResult
 from refine_assets.lib.survey.pipeline import write_survey
 
@@ -84,7 +84,7 @@ def import_recorded_rnaseq(store: ArtifactStore, shared: Path) -> list[str]:
             output_url=art.url,
             output_sha256=art.sha256,
             metrics={"tx2gene_key": TX2GENE_KEY, "index": INDEX, "recorded": True},
-            input_checksums={"quant.sf.gz": file_sha256(path)[0]},
+            input_checksums={"quant.sf.gz": art.sha256},  # the stored bytes are the file's
             recorded_at=now,
         )
     write_ledger(store, EXPERIMENT, list(ledger.values()))

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from refine_assets.lib.compendia.select import harmonized_metadata
 from refine_assets.lib.storage import ArtifactStore
 
 SELECT_RUNS = """
@@ -84,20 +85,7 @@ def select_runs(warehouse: Path, organism: str) -> tuple[list[dict], list[dict],
         rel = con.execute(SELECT_RUNS, [organism])
         cols = [d[0] for d in rel.description]
         rows = [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
-        meta: dict[str, dict] = {}
-        if rows:
-            try:
-                rel = con.execute(
-                    "SELECT * FROM samples_harmonized WHERE refinebio_accession_code IN "
-                    "(SELECT unnest(?::VARCHAR[])) ORDER BY refinebio_accession_code, experiment_accession",
-                    [[r["sample_accession"] for r in rows]],
-                )
-                mcols = [d[0] for d in rel.description]
-                for rec in rel.fetchall():
-                    d = dict(zip(mcols, rec, strict=True))
-                    meta.setdefault(d["refinebio_accession_code"], d)
-            except duckdb.Error:
-                meta = {}
+        meta = harmonized_metadata(con, [r["sample_accession"] for r in rows])
     ok = [
         r
         for r in rows

@@ -81,6 +81,29 @@ def genus_groups(con) -> dict[str, str]:
     return group
 
 
+def harmonized_metadata(con, accessions: list[str]) -> dict[str, dict]:
+    """``{sample: samples_harmonized row}`` (the first experiment's row when a sample is in several);
+    empty for an older warehouse without the view (metadata is optional)."""
+    import duckdb
+
+    if not accessions:
+        return {}
+    try:
+        rel = con.execute(
+            "SELECT * FROM samples_harmonized WHERE refinebio_accession_code IN "
+            "(SELECT unnest(?::VARCHAR[])) ORDER BY refinebio_accession_code, experiment_accession",
+            [accessions],
+        )
+    except duckdb.Error:
+        return {}
+    cols = [d[0] for d in rel.description]
+    meta: dict[str, dict] = {}
+    for rec in rel.fetchall():
+        d = dict(zip(cols, rec, strict=True))
+        meta.setdefault(d["refinebio_accession_code"], d)
+    return meta
+
+
 def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str, str]], dict[str, dict]]:
     """``([(sample, technology, vector key)], {sample: metadata})`` of ``organism``'s compendium.
 
@@ -102,21 +125,7 @@ def select_samples(warehouse: Path, organism: str) -> tuple[list[tuple[str, str,
             )
         members = sorted(o for o, p in group.items() if p == organism) or [organism]
         rows = con.execute(SELECT_SAMPLES, [members]).fetchall()
-        meta: dict[str, dict] = {}
-        if rows:
-            names = [r[0] for r in rows]
-            try:
-                rel = con.execute(
-                    "SELECT * FROM samples_harmonized WHERE refinebio_accession_code IN "
-                    "(SELECT unnest(?::VARCHAR[])) ORDER BY refinebio_accession_code, experiment_accession",
-                    [names],
-                )
-                cols = [d[0] for d in rel.description]
-                for rec in rel.fetchall():
-                    d = dict(zip(cols, rec, strict=True))
-                    meta.setdefault(d["refinebio_accession_code"], d)
-            except duckdb.Error:  # an older warehouse without the view: metadata is optional
-                meta = {}
+        meta = harmonized_metadata(con, [r[0] for r in rows])
     vectors = [(r[0], r[1], r[2]) for r in rows]
     for r in rows:
         m = meta.setdefault(r[0], {})
