@@ -162,9 +162,8 @@ def run_demo(shared_data: Path | None = None) -> int:
         # RNA-seq from refine.bio's recorded Salmon outputs (refine_assets/lib/demo_recorded.py),
         # then tximport for real
         from refine_assets.lib.demo_recorded import EXPERIMENT, import_recorded_rnaseq
-        from refine_assets.lib.storage import open_store
 
-        runs = import_recorded_rnaseq(open_store(settings.storage_root), shared)
+        runs = import_recorded_rnaseq(defs.resources["storage"].get_store(), shared)
         _say(f"{EXPERIMENT}: {len(runs)} recorded salmon outputs imported")
         if EXPERIMENT not in instance.get_dynamic_partitions("experiment"):
             instance.add_dynamic_partitions("experiment", [EXPERIMENT])

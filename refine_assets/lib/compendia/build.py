@@ -68,6 +68,7 @@ from refine_assets.lib.compendia.assemble import (
 )
 from refine_assets.lib.compendia.filters import FilterResult, apply_filters
 from refine_assets.lib.compendia.impute import ImputeReport, impute
+from refine_assets.lib.jsonsafe import json_default, json_safe
 from refine_assets.lib.storage import ArtifactStore
 
 __all__ = ["CompendiumError", "CompendiumResult", "build_compendium", "memory_model"]
@@ -157,33 +158,9 @@ def _versions(backend: str) -> dict[str, str]:
     return out
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        f = float(o)
-        return f if math.isfinite(f) else None
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def _clean(obj: Any) -> Any:
-    """NaN/inf floats -> None, recursively (strict JSON)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(
-        json.dumps(_clean(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False) + "\n",
+        json.dumps(json_safe(obj), indent=2, sort_keys=True, default=json_default, allow_nan=False) + "\n",
         encoding="utf-8",
     )
 
@@ -194,7 +171,7 @@ def _tsv_cell(v: Any) -> str:
     if isinstance(v, float):
         return "" if not math.isfinite(v) else repr(v)
     if isinstance(v, (dict, list)):
-        v = json.dumps(_clean(v), sort_keys=True, default=_json_default)
+        v = json.dumps(json_safe(v), sort_keys=True, default=json_default)
     return str(v).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
@@ -758,17 +735,17 @@ def _write_refinebio_layout(
             tmp.unlink()
             zf.writestr(
                 f"{organism}/metadata_{organism}.json",
-                json.dumps(_clean(meta_json), indent=2, default=_json_default),
+                json.dumps(json_safe(meta_json), indent=2, default=json_default),
             )
             zf.writestr(
                 "aggregated_metadata.json",
-                json.dumps(_clean(agg), indent=4, sort_keys=True, default=_json_default),
+                json.dumps(json_safe(agg), indent=4, sort_keys=True, default=json_default),
             )
             if filtered_rows:
                 zf.writestr(
                     "filtered_samples_metadata.json",
                     json.dumps(
-                        _clean({r["sample"]: r for r in filtered_rows}), indent=2, default=_json_default
+                        json_safe({r["sample"]: r for r in filtered_rows}), indent=2, default=json_default
                     ),
                 )
         files["zip"] = zpath.name

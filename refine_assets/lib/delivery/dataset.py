@@ -73,6 +73,7 @@ from refine_assets.lib.delivery.request import (
     load_request,
     parse_request,
 )
+from refine_assets.lib.jsonsafe import json_default, json_safe
 from refine_assets.lib.storage import ArtifactStore
 
 __all__ = [
@@ -136,20 +137,9 @@ def _dir_name(key: str) -> str:
     return clean or "group"
 
 
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf floats -> None, recursively (JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _json_bytes(obj: Any) -> bytes:
     return (
-        json.dumps(_json_safe(obj), indent=4, sort_keys=True, default=str, allow_nan=False) + "\n"
+        json.dumps(json_safe(obj), indent=4, sort_keys=True, default=json_default, allow_nan=False) + "\n"
     ).encode()
 
 
