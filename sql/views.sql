@@ -80,3 +80,21 @@ GROUP BY ALL;
 CREATE OR REPLACE VIEW sample_attributes_by_key AS
 SELECT a.experiment_accession, a.sample_accession, lower(trim(a.key)) AS key_normalized, a.key, a.value, a.source
 FROM sample_attributes a;
+
+-- One gene vector per sample processed from raw data: its newest succeeded affy_scan, illumina_scan
+-- (microarray) or tximport (RNA-seq) output (submitter-processed vectors are not "from raw").
+-- What QN targets and compendia are built from; a sample listed in several experiments appears once.
+CREATE OR REPLACE VIEW raw_processed_vectors AS
+SELECT * EXCLUDE (rn) FROM (
+    SELECT s.accession AS sample_accession, s.experiment_accession, upper(s.organism) AS organism,
+           s.platform_accession, s.internal_platform_code, s.platform_name,
+           upper(coalesce(s.manufacturer, '')) AS manufacturer,
+           CASE WHEN l.step = 'tximport' THEN 'RNA-SEQ' ELSE 'MICROARRAY' END AS technology,
+           l.step, l.output_key, l.output_sha256, l.recorded_at,
+           row_number() OVER (
+               PARTITION BY s.accession ORDER BY l.recorded_at DESC, s.experiment_accession) AS rn
+    FROM samples s
+    JOIN ledger_latest l ON l.sample_accession = s.accession AND l.experiment_accession = s.experiment_accession
+    WHERE l.status = 'succeeded' AND l.step IN ('affy_scan', 'illumina_scan', 'tximport')
+      AND l.output_key LIKE '%.parquet' AND l.output_key NOT LIKE '%.probesets.parquet'
+) WHERE rn = 1;

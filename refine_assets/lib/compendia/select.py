@@ -1,7 +1,8 @@
 """Which samples go into an organism's compendium: one raw-processed vector per sample, from the warehouse.
 
-A sample's vector is its latest succeeded ``affy_scan`` / ``illumina_scan`` (MICROARRAY) or
-``tximport`` (RNA-SEQ) ledger row with a ``.parquet`` output. Submitter-processed (``no_op``) samples
+A sample's vector is its row of the warehouse view ``raw_processed_vectors`` (``sql/views.sql``, shared
+with the QN targets): the latest succeeded ``affy_scan`` / ``illumina_scan`` (MICROARRAY) or
+``tximport`` (RNA-SEQ) ``.parquet`` output. Submitter-processed samples
 are left out, as in refine.bio ("samples processed from raw only"). Sample metadata comes from the
 ``samples_harmonized`` view when the warehouse has it.
 
@@ -18,27 +19,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: Processing steps whose output is a gene vector processed from raw data, by technology.
-MICROARRAY_STEPS = ("affy_scan", "illumina_scan")
-RNASEQ_STEPS = ("tximport",)
-
 SELECT_SAMPLES = """
-SELECT l.sample_accession AS sample,
-       CASE WHEN l.step = 'tximport' THEN 'RNA-SEQ' ELSE 'MICROARRAY' END AS technology,
-       l.output_key AS key,
-       l.experiment_accession AS experiment,
-       l.step AS step,
-       l.recorded_at AS recorded_at,
-       upper(s.organism) AS organism,
-       l.output_sha256 AS vector_sha256
-FROM ledger_latest l
-JOIN samples s ON s.accession = l.sample_accession AND s.experiment_accession = l.experiment_accession
-WHERE upper(s.organism) IN (SELECT unnest(?::VARCHAR[]))
-  AND l.status = 'succeeded'
-  AND l.step IN ('affy_scan', 'illumina_scan', 'tximport')
-  AND l.output_key LIKE '%.parquet' AND l.output_key NOT LIKE '%.probesets.parquet'
-  AND coalesce(s.has_raw, TRUE)
-QUALIFY row_number() OVER (PARTITION BY l.sample_accession ORDER BY l.recorded_at DESC, l.experiment_accession) = 1
+SELECT sample_accession, technology, output_key, experiment_accession, step, recorded_at, organism,
+       output_sha256
+FROM raw_processed_vectors
+WHERE organism IN (SELECT unnest(?::VARCHAR[]))
 ORDER BY 1
 """
 

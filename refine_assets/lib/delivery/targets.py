@@ -78,7 +78,6 @@ __all__ = [
 QN_TARGET_KIND = "qn_targets"
 DEFAULT_MIN_SAMPLES = 100
 DEFAULT_FALLBACK_MIN_SAMPLES = 1
-SUBMITTER_STEP = "submitter_processed"  # refine_assets.lib.submitter.process.METHOD
 RNASEQ_STEP = "tximport"
 
 
@@ -125,27 +124,14 @@ def _usable_samples(con, organism: str):
     """Usable raw-processed vectors of an organism, one row per sample (pandas DataFrame)."""
     df = con.execute(
         """
-        WITH latest AS (
-            SELECT * EXCLUDE (rn) FROM (
-                SELECT l.*, row_number() OVER (
-                    PARTITION BY l.sample_accession, l.experiment_accession
-                    ORDER BY l.recorded_at DESC, l.step) AS rn
-                FROM processing_ledger l WHERE l.step <> 'survey'
-            ) WHERE rn = 1
-        )
-        SELECT s.accession, s.experiment_accession, s.platform_accession, s.internal_platform_code,
-               s.platform_name, upper(coalesce(s.manufacturer, '')) AS manufacturer,
-               upper(coalesce(s.technology, '')) AS technology, l.step, l.output_key, l.recorded_at
-        FROM samples s
-        JOIN latest l ON l.sample_accession = s.accession AND l.experiment_accession = s.experiment_accession
-        WHERE s.organism = ? AND coalesce(s.has_raw, false) AND l.status = 'succeeded'
-          AND l.output_key LIKE '%.parquet' AND l.output_key NOT LIKE '%.probesets.parquet'
-          AND l.step <> ?
-        ORDER BY s.accession, l.recorded_at DESC, s.experiment_accession
+        SELECT sample_accession AS accession, experiment_accession, platform_accession,
+               internal_platform_code, platform_name, manufacturer, technology, step, output_key,
+               recorded_at
+        FROM raw_processed_vectors WHERE organism = upper(?)
+        ORDER BY accession
         """,
-        [organism, SUBMITTER_STEP],
+        [organism],
     ).df()
-    df = df.drop_duplicates("accession", keep="first")
     df["platform"] = df["internal_platform_code"].where(
         df["internal_platform_code"].notna() & (df["internal_platform_code"] != ""), df["platform_accession"]
     )
