@@ -192,7 +192,7 @@ def fetch_demo_data_cmd(
     dest: Annotated[Path | None, typer.Option(help="folder (default: $REFINE_ASSETS_HOME/demo_data)")] = None,
 ) -> None:
     """Download the real demo inputs from Debian packages (apt-get download + dpkg-deb -x)."""
-    from refine_assets.lib.demo_data import DemoDataError, fetch_demo_data
+    from refine_assets.demo.data import DemoDataError, fetch_demo_data
     from refine_assets.settings import Settings
 
     dest = dest or Settings.from_env().home / "demo_data"
@@ -238,6 +238,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "convert",
     "delivery",
     "illumina",
+    "process",
     "qn",
     "references",
     "scan",

@@ -28,10 +28,13 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         http = LiveHttpResource(ncbi_api_key=settings.ncbi_api_key, email=settings.ncbi_email)
     if settings.http_mode == "replay":
         fetcher: dg.ConfigurableResource = ReplayFetcherResource(
-            files=settings.replay_downloads, work_dir=str(settings.home / "replay_work")
+            files={**settings.replay_downloads, **settings.local_files},
+            work_dir=str(settings.home / "replay_work"),
         )
     else:
-        fetcher = LiveFetcherResource(cache_dir=str(settings.home / "downloads"))
+        fetcher = LiveFetcherResource(
+            cache_dir=str(settings.home / "downloads"), local_files=settings.local_files
+        )
     return {
         "http": http,
         "fetcher": fetcher,

@@ -10,7 +10,8 @@
 | ``REFINE_ASSETS_REPLAY_CASSETTES`` | unset | replay mode: cassette files or folders, ``:``-separated |
 | ``REFINE_ASSETS_REPLAY_FILES`` | unset | replay mode: JSON object ``{url: local file}`` |
 | ``REFINE_ASSETS_REPLAY_DOWNLOADS`` | unset | replay mode: JSON ``{url or file name: local file}`` for original files |
-| ``REFINE_ASSETS_REFERENCE_SOURCES`` | unset | JSON ``{"probe_tables": {code: path/URL}, "crosswalks": {ORGANISM: path/URL}, ...}`` |
+| ``REFINE_ASSETS_LOCAL_FILES`` | unset | folder of local copies of original files (CEL, fastq, ...), matched by file name before any download |
+| ``REFINE_ASSETS_REFERENCE_SOURCES`` | unset | JSON: catalogue versions and optional local overrides of references (``docs/references.md``) |
 | ``NCBI_API_KEY`` | unset | NCBI E-utilities key (10 requests/s instead of 3) |
 | ``NCBI_EMAIL`` | unset | contact e-mail sent to NCBI with E-utilities requests |
 | ``REFINE_ASSETS_SHARED_DATA`` | ``../shared/data`` | extra real data used by the demo and tests |
@@ -41,6 +42,19 @@ def expand_cassettes(entries: list[str]) -> list[str]:
     return out
 
 
+def local_files_in(folder: Path) -> dict[str, str]:
+    """File name -> path of every file under ``folder`` (a gzip ``X.gz`` is also registered as ``X``,
+    since sources list ``C30057.CEL`` and a local copy may be compressed: content decides)."""
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder of local files")
+    out: dict[str, str] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        out.setdefault(path.name, str(path))
+        if path.name.endswith(".gz"):
+            out.setdefault(path.name[: -len(".gz")], str(path))
+    return out
+
+
 @dataclass
 class Settings:
     """Resolved settings (see the module docstring for the variables)."""
@@ -54,6 +68,7 @@ class Settings:
     replay_files: dict[str, str] = field(default_factory=dict)
     replay_downloads: dict[str, str] = field(default_factory=dict)
     reference_sources: dict = field(default_factory=dict)
+    local_files: dict[str, str] = field(default_factory=dict)
     ncbi_api_key: str | None = None
     ncbi_email: str | None = None
 
@@ -75,6 +90,9 @@ class Settings:
             replay_files=json.loads(files_json) if files_json else {},
             replay_downloads=json.loads(_env("REFINE_ASSETS_REPLAY_DOWNLOADS") or "{}"),
             reference_sources=json.loads(_env("REFINE_ASSETS_REFERENCE_SOURCES") or "{}"),
+            local_files=local_files_in(Path(_env("REFINE_ASSETS_LOCAL_FILES")))
+            if _env("REFINE_ASSETS_LOCAL_FILES")
+            else {},
             ncbi_api_key=_env("NCBI_API_KEY"),
             ncbi_email=_env("NCBI_EMAIL"),
         )

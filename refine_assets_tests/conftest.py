@@ -73,14 +73,14 @@ def salmon_bin() -> str:
 
 @pytest.fixture(scope="session")
 def demo_data() -> Path:
-    """Real demo inputs from Debian packages (``refine_assets.lib.demo_data``), cached across runs.
+    """Real demo inputs from Debian packages (``refine_assets.demo.data``), cached across runs.
 
     Cached in ``$REFINE_ASSETS_TEST_CACHE`` (default ``~/.cache/refine-assets-tests``); needs
     ``apt-get download`` and ``dpkg-deb``: skips where missing, fails under ``CI=true``.
     """
     import shutil
 
-    from refine_assets.lib.demo_data import DemoDataError, fetch_demo_data
+    from refine_assets.demo.data import DemoDataError, fetch_demo_data
 
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:

@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from refine_assets.defs.partitions import affy_platform_partitions, experiment_partitions, organism_partitions
+from refine_assets.defs.partitions import (
+    affy_platform_partitions,
+    experiment_partitions,
+    illumina_platform_partitions,
+    organism_partitions,
+)
 
 survey_job = dg.define_asset_job(
     "survey_job",
@@ -35,9 +40,15 @@ tximport_job = dg.define_asset_job(
 )
 probe_table_job = dg.define_asset_job(
     "probe_table_job",
-    selection=dg.AssetSelection.assets("affy_probe_table", "platform_annotation"),
+    selection=dg.AssetSelection.assets("affy_probe_table", "brainarray_probes", "platform_annotation"),
     partitions_def=affy_platform_partitions,
-    description="Build one Affymetrix platform's probe table and probeset annotation.",
+    description="Build one Affymetrix platform's probe table, Brainarray package and probeset annotation.",
+)
+illumina_annotation_job = dg.define_asset_job(
+    "illumina_annotation_job",
+    selection=dg.AssetSelection.assets("illumina_annotation"),
+    partitions_def=illumina_platform_partitions,
+    description="Build one Illumina platform's annotation (probe sequences, quality, genes).",
 )
 crosswalk_job = dg.define_asset_job(
     "crosswalk_job",

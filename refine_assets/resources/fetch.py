@@ -23,9 +23,12 @@ class LiveFetcherResource(FetcherResource):
     """Downloads over HTTP(S)/FTP-over-HTTPS into ``cache_dir`` (resumable, md5/size checked)."""
 
     cache_dir: str = os.path.join(tempfile.gettempdir(), "refine-assets-downloads")
+    local_files: dict[str, str] = Field(
+        default={}, description="URL or file name -> local copy, served before any download."
+    )
 
     def get_fetcher(self) -> Fetcher:
-        return LiveFetcher(Path(self.cache_dir))
+        return LiveFetcher(Path(self.cache_dir), local_files=self.local_files)
 
 
 class ReplayFetcherResource(FetcherResource):

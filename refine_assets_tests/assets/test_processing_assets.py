@@ -1,5 +1,7 @@
-"""experiment_processed on real data: GSE781 through the submitter-processed path (34 samples) and
-E-MTAB-3050's real C30057 array through SCANfast, with references built by the reference assets."""
+"""experiment_processed on real data with references given as local overrides (an offline site):
+GSE781 through the submitter-processed path (34 samples) and E-MTAB-3050's real C30057 array through
+SCANfast with the manufacturer mapping (the replayed Brainarray index lists no package for the chip).
+The bare-home path (nothing configured, references found in the catalogues) is test_bare_home.py."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from refine_assets.defs.survey.assets import experiment_survey
 from refine_assets.defs.warehouse.assets import metadata_warehouse
 from refine_assets.lib.processing.framework import read_ledger
 from refine_assets.lib.processing.vectors import read_vector
+from refine_assets.lib.references.brainarray import ensg_index_url
+from refine_assets.lib.references.package_writer import brainarray_index_page
 from refine_assets.lib.storage import open_store
 from refine_assets.lib.survey.geo import family_soft_url
 from refine_assets.resources import ReplayHttpResource, StorageResource
@@ -25,11 +29,33 @@ from refine_assets.resources.warehouse import WarehouseResource
 pytestmark = pytest.mark.slow
 
 
+def _brainarray_page_without_hgu95av2(tmp_path: Path) -> Path:
+    """A Brainarray ENSG page (real layout) that lists another chip only: hgu95av2 has no package."""
+    path = tmp_path / "ensg.asp"
+    path.write_text(
+        brainarray_index_page(
+            [
+                (
+                    "Hs",
+                    "HG-U133A",
+                    "/customcdf/22.0.0/ensg.download/hgu133ahsensgcdf_22.0.0.tar.gz",
+                    "/customcdf/22.0.0/ensg.download/hgu133ahsensgprobe_22.0.0.tar.gz",
+                )
+            ],
+            "22.0.0",
+        )
+    )
+    return path
+
+
 def _resources(tmp_path: Path, shared_data: Path, crosswalk: Path) -> dict:
     return {
         "http": ReplayHttpResource(
             cassettes=[str(shared_data / "cassettes/surveyor.array_express.survey.yaml.gz")],
-            files={family_soft_url("GSE781"): str(shared_data / "geo/geoquery/GSE781_family.soft.gz")},
+            files={
+                family_soft_url("GSE781"): str(shared_data / "geo/geoquery/GSE781_family.soft.gz"),
+                ensg_index_url(): str(_brainarray_page_without_hgu95av2(tmp_path)),
+            },
         ),
         "storage": StorageResource(root=str(tmp_path / "storage")),
         "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
@@ -104,7 +130,7 @@ def _processed_file(tmp_path: Path, shared_data: Path) -> Path:
 
 
 def test_real_cel_through_scanfast_to_genes(tmp_path: Path, shared_data: Path, demo_data: Path) -> None:
-    resources = _resources(tmp_path, shared_data, demo_data / "org.Hs.eg.crosswalk.tsv.gz")
+    resources = _resources(tmp_path, shared_data, demo_data / "org.Hs.eg.db.tar.gz")
     resources["fetcher"] = ReplayFetcherResource(
         files={
             "C30057.CEL": str(shared_data / "microarray/C30057.CEL.gz"),
@@ -139,6 +165,8 @@ def test_real_cel_through_scanfast_to_genes(tmp_path: Path, shared_data: Path, d
     )
     assert m["n_probes"] == 199084 and m["zero_intensity_fraction"] == 0.0
     assert m["gene_mapping"]["id_type"] == "genbank" and m["gene_mapping"]["coverage"] > 0.6
+    assert m["gene_mapping"]["mapping"] == "manufacturer"
+    assert m["gene_mapping"]["brainarray_absent"] == "Brainarray has no ENSG package for this chip"
     genes, _ = read_vector(store, ok.output_key)
     probesets, _ = read_vector(store, "processed/E-MTAB-3050/E-MTAB-3050-1007409-C30057.probesets.parquet")
     assert len(probesets) == 12453 and genes.index.str.startswith("ENSG").all()

@@ -134,12 +134,11 @@ def test_corrupt_input_fails_permanently_with_reason(tmp_path: Path, shared_data
     for s in samples:  # no processed-file fallback for this test
         s.has_submitter_table = False
     fetcher = ReplayFetcher({"C30057.CEL": shared_data / "microarray/C30057.CEL.gz", "C30058.CEL": corrupt})
-    env = ProcessingEnv(store, fetcher, tmp_path)
-    outcomes = {
-        o.sample_accession: o for o in process_samples(samples, build_processors(env, samples), store)
-    }
+    env = ProcessingEnv(store, fetcher, tmp_path, samples=samples)
+    outcomes = {o.sample_accession: o for o in process_samples(samples, build_processors(env), store)}
     bad = outcomes["E-MTAB-3050-1007409-C30058"]
     assert bad.status == "failed" and "C30058.CEL.gz" in bad.reason and bad.metrics == {"transient": False}
-    # the healthy sibling got as far as its references allow (no probe table here: a clear reason)
+    # the healthy sibling got as far as its references allow (not built, and this environment has no
+    # source resolver: the reason names the reference)
     good = outcomes["E-MTAB-3050-1007409-C30057"]
-    assert "no probe table for platform hgu95av2" in good.reason
+    assert good.status == "failed" and "affy_probe_table[hgu95av2]" in good.reason

@@ -119,7 +119,7 @@ def test_sample_whose_download_fails_twice_then_succeeds(
     build_annotation_reference(
         store, "hgu95av2", shared_data / "probes/HG-U95Av2_probesets_genbank.tsv.gz", "x"
     )
-    build_crosswalk_reference(store, "HOMO_SAPIENS", demo_data / "org.Hs.eg.crosswalk.tsv.gz", "x")
+    build_crosswalk_reference(store, "HOMO_SAPIENS", demo_data / "org.Hs.eg.db.tar.gz", "x")
     server = _Server((shared_data / "microarray/C30057.CEL.gz").read_bytes(), fail_first=2)
     server.url = server.url.replace("file.bin", "C30057.CEL.gz")
     try:

@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from refine_assets.lib.http import ReplayHttpClient
 from refine_assets.lib.processing.fetch import ReplayFetcher
 from refine_assets.lib.processing.framework import process_samples
 from refine_assets.lib.processing.inputs import load_sample_inputs
 from refine_assets.lib.processing.registry import ProcessingEnv, build_processors
 from refine_assets.lib.processing.vectors import read_vector
+from refine_assets.lib.references.provision import ReferenceProvider
+from refine_assets.lib.references.sources import ReferenceLocator, ReferenceOverrides
 from refine_assets.lib.storage import open_store
 from refine_assets.lib.survey.model import Experiment, OriginalFile, Sample, SurveyResult
 from refine_assets.lib.survey.pipeline import write_survey
@@ -69,8 +72,17 @@ def setup(tmp_path: Path):
 
 def _run(store, packages, fetch_files, tmp_path):
     samples = load_sample_inputs(store, "GSE9001")
-    env = ProcessingEnv(store, ReplayFetcher(fetch_files), tmp_path, options={"illumina_packages": packages})
-    return {o.sample_accession: o for o in process_samples(samples, build_processors(env, samples), store)}
+    # no folder: the live catalogue path, replayed with nothing recorded
+    locator = ReferenceLocator(ReplayHttpClient(), overrides=ReferenceOverrides(illumina_packages=packages))
+    fetcher = ReplayFetcher(fetch_files)
+    env = ProcessingEnv(
+        store,
+        fetcher,
+        tmp_path,
+        references=ReferenceProvider(store, locator, fetcher.fetch),
+        samples=samples,
+    )
+    return {o.sample_accession: o for o in process_samples(samples, build_processors(env), store)}
 
 
 def test_illumina_experiment_processed_per_sample(setup, tmp_path: Path) -> None:
@@ -89,6 +101,11 @@ def test_illumina_experiment_processed_per_sample(setup, tmp_path: Path) -> None
 def test_missing_packages_or_file_fail_each_sample_with_reason(setup, tmp_path: Path) -> None:
     store, packages, matrix, _gens = setup
     out = _run(store, None, {URL: str(matrix)}, tmp_path)
-    assert all("no Illumina annotation packages configured" in o.reason for o in out.values())
+    # no package folder and a catalogue that cannot be read: the reason names the reference and the URL
+    index = "https://bioconductor.org/packages/3.20/data/annotation/src/contrib/PACKAGES"
+    assert all(
+        o.status == "failed" and "illumina_annotation[illuminaHumanv1]" in o.reason and index in o.reason
+        for o in out.values()
+    )
     out = _run(store, str(packages), {}, tmp_path)
     assert all(o.status == "failed" and "not available offline" in o.reason for o in out.values())

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
+from refine_assets.defs.references.reporting import report_built_references
 from refine_assets.lib.plots import bars_svg, distribution_svg, svg_markdown
 from refine_assets.lib.processing import qc
 from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
@@ -15,6 +16,7 @@ from refine_assets.lib.processing.registry import ProcessingEnv, build_processor
 from refine_assets.lib.processing.vectors import read_vector
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
+from refine_assets.resources.http import HttpClientResource
 from refine_assets.resources.references import ReferenceSourcesResource
 
 
@@ -28,11 +30,25 @@ def _md_table(header: list[str], rows: list[tuple]) -> str:
     key="experiment_processed",
     group_name="processing",
     partitions_def=experiment_partitions,
-    deps=["experiment_survey"],
+    # lineage: the reference partitions an experiment's samples need are built on demand while it is
+    # processed (reported as their materializations); they never trigger re-processing by themselves
+    deps=[
+        "experiment_survey",
+        *(
+            dg.AssetDep(key, partition_mapping=dg.AllPartitionMapping())
+            for key in (
+                "affy_probe_table",
+                "brainarray_probes",
+                "platform_annotation",
+                "illumina_annotation",
+                "gene_crosswalk",
+            )
+        ),
+    ],
     kinds={"parquet"},
     code_version="1",
     # A (re-)surveyed experiment is (re-)processed: per partition, never a fan-in.
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=dg.AutomationCondition.eager().ignore(dg.AssetSelection.groups("references")),
     retry_policy=dg.RetryPolicy(
         max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
@@ -68,20 +84,29 @@ def experiment_processed(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
     fetcher: FetcherResource,
+    http: HttpClientResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
     experiment = context.partition_key
     store = storage.get_store()
     samples = load_sample_inputs(store, experiment)
+    the_fetcher = fetcher.get_fetcher()
+    references = reference_sources.provider(store, http.get_client(), the_fetcher, log=context.log.info)
     with tempfile.TemporaryDirectory(prefix=f"refine-{experiment}-") as tmp:
         env = ProcessingEnv(
-            store=store, fetcher=fetcher.get_fetcher(), work_dir=Path(tmp), log=context.log.info
+            store=store,
+            fetcher=the_fetcher,
+            work_dir=Path(tmp),
+            log=context.log.info,
+            references=references,
+            samples=samples,
         )
         processors = build_processors(env)
         previous = read_ledger(store, experiment)
         outcomes = process_samples(
             samples, processors, store, previous=previous, run_id=context.run.run_id, log=context.log.info
         )
+    report_built_references(context, references.built)
     ledger_url = write_ledger(store, experiment, outcomes)
     status = Counter(o.status for o in outcomes)
     steps = Counter((o.step, o.status) for o in outcomes)

@@ -1,20 +1,19 @@
-"""Reference assets: per-platform probe tables and per-organism gene-id crosswalks."""
+"""Reference assets: per-platform probe tables, Brainarray packages and annotations, Illumina
+annotation packages, per-organism gene-id crosswalks and salmon indices.
 
-import tempfile
+Each processing reference asset is a thin wrapper over :mod:`refine_assets.lib.references.provision`
+(locate in the public catalogue -> download -> build -> record); the same code builds a missing
+reference on demand while an experiment is processed, which then reports the reference partition as
+materialized (``defs/processing/assets.py``).
+"""
+
 from pathlib import Path
 
 import dagster as dg
 
-from refine_assets.defs.partitions import (
-    affy_platform_partitions,
-    organism_length_partitions,
-    organism_partitions,
-)
-from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
-from refine_assets.lib.references.annotation import build_annotation_reference
-from refine_assets.lib.references.artifacts import reference_key, write_record
-from refine_assets.lib.references.crosswalks import build_crosswalk_reference
-from refine_assets.lib.storage import file_sha256
+from refine_assets.defs.partitions import REFERENCE_PARTITIONS, organism_length_partitions
+from refine_assets.defs.references.reporting import reference_metadata
+from refine_assets.lib.references.sources import ReferenceUnavailable
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
 from refine_assets.resources.http import HttpClientResource
@@ -28,129 +27,82 @@ def _local(source: str, fetcher: FetcherResource) -> Path:
     return fetcher.get_fetcher().fetch(source)
 
 
-@dg.asset(
-    key="affy_probe_table",
-    group_name="references",
-    partitions_def=affy_platform_partitions,
-    kinds={"parquet"},
-    code_version="1",
-    description="PM probes of one Affymetrix platform (probeset, x, y, 25-mer) as SCAN needs them, from "
-    "the platform's probe package / probe_tab file; Parquet with version and source URL.",
-)
-def affy_probe_table(
+def build_reference_partition(
     context: dg.AssetExecutionContext,
+    kind: str,
     storage: StorageResource,
     fetcher: FetcherResource,
+    http: HttpClientResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
-    code = context.partition_key
-    source = reference_sources.probe_tables.get(code)
-    if not source:
-        raise dg.Failure(
-            f"{code}: no probe table source configured (reference_sources.probe_tables)", allow_retries=False
-        )
-    path = _local(source, fetcher)
-    table = read_probe_table(path, platform=code)
-    version, _ = file_sha256(path)
-    store = storage.get_store()
-    key = reference_key("probes", code, "probes.parquet")
-    with store.writer(key) as tmp:
-        probe_table_to_parquet(table, tmp, version=version[:16], source_url=source)
-    art_sha = store.read_sha256(key)
-    n_sets = int(table.frame["probeset_id"].nunique())
-    record = write_record(
-        store,
-        "probes",
-        code,
-        {
-            "version": version[:16],
-            "source_url": source,
-            "url": store.url_for(key),
-            "key": key,
-            "sha256": art_sha,
-            "details": {"probes": len(table), "probesets": n_sets},
-        },
+    """Locate, download and build reference ``kind`` for this partition (same code as on-demand
+    provisioning during processing); a reference that cannot be had fails with its URL."""
+    provider = reference_sources.provider(
+        storage.get_store(), http.get_client(), fetcher.get_fetcher(), log=context.log.info
     )
-    return dg.MaterializeResult(
-        metadata={
-            "probes": len(table),
-            "probesets": n_sets,
-            "source": source,
-            "url": dg.MetadataValue.url(record["url"]),
-        }
-    )
+    try:
+        record = provider.build(kind, context.partition_key)
+    except ReferenceUnavailable as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc
+    return dg.MaterializeResult(metadata=reference_metadata(record))
 
 
-@dg.asset(
-    key="gene_crosswalk",
-    group_name="references",
-    partitions_def=organism_partitions,
-    kinds={"parquet"},
-    code_version="1",
-    description="Gene-id crosswalk of one organism (Entrez / symbol / RefSeq -> Ensembl gene ids), used to "
-    "convert submitter-processed and non-Brainarray probe ids to Ensembl genes.",
-)
-def gene_crosswalk(
-    context: dg.AssetExecutionContext,
-    storage: StorageResource,
-    fetcher: FetcherResource,
-    reference_sources: ReferenceSourcesResource,
-) -> dg.MaterializeResult:
-    organism = context.partition_key
-    source = reference_sources.crosswalks.get(organism)
-    if not source:
-        raise dg.Failure(
-            f"{organism}: no crosswalk source configured (reference_sources.crosswalks)", allow_retries=False
-        )
-    with tempfile.TemporaryDirectory():
-        record = build_crosswalk_reference(
-            storage.get_store(),
-            organism,
-            _local(source, fetcher),
-            source,
-            tax_id=reference_sources.crosswalk_tax_ids.get(organism),
-        )
-    d = record["details"]
-    return dg.MaterializeResult(
-        metadata={
-            "pairs": dg.MetadataValue.json(d["pairs"]),
-            "ensembl_genes": d["ensembl_genes"],
-            "source": source,
-            "url": dg.MetadataValue.url(record["url"]),
-        }
-    )
+_REFERENCE_ASSETS = {
+    "probes": (
+        "affy_probe_table",
+        "PM probes of one Affymetrix platform (probeset, x, y, 25-mer) as SCAN needs them, from the Bioconductor "
+        "<chip>probe package (or the Brainarray ENSG package's probes where Bioconductor has none).",
+    ),
+    "brainarray": (
+        "brainarray_probes",
+        "Brainarray 22.0.0 ENSG custom probeset package of one Affymetrix platform (probes grouped by Ensembl "
+        "gene, ENSG..._at): what refine.bio summarizes SCAN values by.",
+    ),
+    "annotation": (
+        "platform_annotation",
+        "Manufacturer probeset -> Entrez gene annotation of one Affymetrix platform (Bioconductor ChipDb "
+        "<chip>.db), used when the platform has no Brainarray package and the survey has no GPL table.",
+    ),
+    "illumina": (
+        "illumina_annotation",
+        "Illumina BeadArray annotation of one platform package (Bioconductor illumina<Org>v<N>.db + the "
+        "organism's org.<Xx>.eg.db + refine.bio's tie-break map): probe sequences, quality, Ensembl genes.",
+    ),
+    "crosswalk": (
+        "gene_crosswalk",
+        "Gene-id crosswalk of one organism (Entrez / symbol / RefSeq / GenBank -> Ensembl), from the "
+        "Bioconductor org.<Xx>.eg.db package or NCBI gene2ensembl + gene_info.",
+    ),
+}
 
 
-@dg.asset(
-    key="platform_annotation",
-    group_name="references",
-    partitions_def=affy_platform_partitions,
-    kinds={"parquet"},
-    code_version="1",
-    description="Probeset annotation of one platform (probeset -> GenBank / Entrez / symbol ...), used to map "
-    "SCAN probeset values to Ensembl genes when no Brainarray table exists and the survey has no GPL table.",
-)
-def platform_annotation(
-    context: dg.AssetExecutionContext,
-    storage: StorageResource,
-    fetcher: FetcherResource,
-    reference_sources: ReferenceSourcesResource,
-) -> dg.MaterializeResult:
-    code = context.partition_key
-    source = reference_sources.annotations.get(code)
-    if not source:
-        raise dg.Failure(
-            f"{code}: no annotation source configured (reference_sources.annotations)", allow_retries=False
-        )
-    record = build_annotation_reference(storage.get_store(), code, _local(source, fetcher), source)
-    return dg.MaterializeResult(
-        metadata={
-            "rows": record["details"]["rows"],
-            "columns": dg.MetadataValue.json(record["details"]["columns"]),
-            "source": source,
-            "url": dg.MetadataValue.url(record["url"]),
-        }
+def _reference_asset(kind: str, key: str, description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key,
+        group_name="references",
+        partitions_def=REFERENCE_PARTITIONS[kind],
+        kinds={"parquet"},
+        code_version="2",
+        description=description,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
     )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        storage: StorageResource,
+        fetcher: FetcherResource,
+        http: HttpClientResource,
+        reference_sources: ReferenceSourcesResource,
+    ) -> dg.MaterializeResult:
+        return build_reference_partition(context, kind, storage, fetcher, http, reference_sources)
+
+    return _asset
+
+
+affy_probe_table = _reference_asset("probes", *_REFERENCE_ASSETS["probes"])
+brainarray_probes = _reference_asset("brainarray", *_REFERENCE_ASSETS["brainarray"])
+platform_annotation = _reference_asset("annotation", *_REFERENCE_ASSETS["annotation"])
+illumina_annotation = _reference_asset("illumina", *_REFERENCE_ASSETS["illumina"])
+gene_crosswalk = _reference_asset("crosswalk", *_REFERENCE_ASSETS["crosswalk"])
 
 
 @dg.asset(

@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from refine_assets.lib.references.packages import description_fields
+
 __all__ = [
     "PARQUET_METADATA_KEY",
     "ProbeTable",
@@ -261,19 +263,6 @@ def _parse_rda(data: bytes, name: str) -> dict:
         raise ProbeTableError(f"{name}: cannot read R data ({type(exc).__name__}: {exc})") from exc
 
 
-def _description_fields(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    key = None
-    for line in text.splitlines():
-        if line[:1] in (" ", "\t") and key:
-            out[key] += " " + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            out[key] = value.strip()
-    return out
-
-
 def _package_frames(
     tar: tarfile.TarFile, path: Path
 ) -> tuple[list[tuple[str, pd.DataFrame]], dict[str, str]]:
@@ -287,7 +276,7 @@ def _package_frames(
         if len(parts) == 2 and parts[1] == "DESCRIPTION":
             fh = tar.extractfile(member)
             if fh is not None:
-                description = _description_fields(fh.read().decode("utf-8", "replace"))
+                description = description_fields(fh.read().decode("utf-8", "replace"))
         elif len(parts) == 3 and parts[1] == "data" and parts[2].lower().endswith((".rda", ".rdata")):
             fh = tar.extractfile(member)
             if fh is None:

@@ -39,8 +39,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
-import tarfile
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +47,13 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+
+from refine_assets.lib.references.packages import (
+    PackageError,
+    connect_sqlite_bytes,
+    read_package_sqlite,
+    sqlite_tables,
+)
 
 __all__ = [
     "PARQUET_METADATA_KEY",
@@ -144,57 +149,18 @@ class IlluminaProbeTable:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _description_fields(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    key = None
-    for line in text.splitlines():
-        if line[:1].isspace() and key:
-            out[key] += " " + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            out[key] = value.strip()
-    return out
-
-
-def _read_package(path: Path) -> tuple[bytes, dict[str, str], str]:
-    """(sqlite bytes, DESCRIPTION fields, sqlite member name) of a package source tarball."""
+def _read_sqlite(path: Path) -> tuple[bytes, dict[str, str], str]:
     try:
-        tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with block below
-    except (OSError, tarfile.TarError) as exc:
-        raise ProbeTableError(f"{path}: not a readable package tarball ({exc})") from exc
-    with tar:
-        sqlite_member = None
-        desc: dict[str, str] = {}
-        for m in tar.getmembers():
-            parts = m.name.split("/")
-            if m.isfile() and len(parts) == 2 and parts[1] == "DESCRIPTION":
-                fh = tar.extractfile(m)
-                desc = _description_fields(fh.read().decode("utf-8", "replace")) if fh else {}
-            if m.isfile() and m.name.endswith(".sqlite") and "/inst/extdata/" in m.name:
-                sqlite_member = m
-        if sqlite_member is None:
-            raise ProbeTableError(f"{path}: no inst/extdata/*.sqlite database in the package")
-        fh = tar.extractfile(sqlite_member)
-        if fh is None:
-            raise ProbeTableError(f"{path}: cannot read {sqlite_member.name}")
-        return fh.read(), desc, sqlite_member.name
+        return read_package_sqlite(path)
+    except PackageError as exc:
+        raise ProbeTableError(str(exc)) from exc
 
 
-def _connect(data: bytes, where: str) -> sqlite3.Connection:
-    con = sqlite3.connect(":memory:")
+def _connect(data: bytes, where: str):
     try:
-        con.deserialize(data)
-        con.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.DatabaseError as exc:
-        con.close()
-        raise ProbeTableError(f"{where}: not an SQLite database ({exc})") from exc
-    return con
-
-
-def _tables(con: sqlite3.Connection) -> dict[str, list[str]]:
-    names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {n: [r[1] for r in con.execute(f'PRAGMA table_info("{n}")')] for n in names}
+        return connect_sqlite_bytes(data, where)
+    except PackageError as exc:
+        raise ProbeTableError(str(exc)) from exc
 
 
 def read_org_package(path: str | os.PathLike) -> tuple[dict[str, tuple[str, ...]], str | None, str]:
@@ -204,10 +170,10 @@ def read_org_package(path: str | os.PathLike) -> tuple[dict[str, tuple[str, ...]
     ``ensembl(_id, ensembl_id)``.
     """
     p = Path(path)
-    data, desc, member = _read_package(p)
+    data, desc, member = _read_sqlite(p)
     con = _connect(data, str(p))
     try:
-        tables = _tables(con)
+        tables = sqlite_tables(con)
         for t, cols in (("genes", ("_id", "gene_id")), ("ensembl", ("_id", "ensembl_id"))):
             if t not in tables or any(c not in tables[t] for c in cols):
                 raise ProbeTableError(f"{p}: organism package lacks table {t}{cols}")
@@ -245,11 +211,11 @@ def read_illumina_db_package(
             ``probeinfo`` with probe sequences.
     """
     p = Path(path)
-    data, desc, member = _read_package(p)
+    data, desc, member = _read_sqlite(p)
     platform = Path(member).stem
     con = _connect(data, str(p))
     try:
-        tables = _tables(con)
+        tables = sqlite_tables(con)
         if "ExtraInfo" in tables:
             info_table, key_col = "ExtraInfo", "IlluminaID"
         elif "probeinfo" in tables:

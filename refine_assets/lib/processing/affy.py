@@ -5,16 +5,20 @@ Steps per sample (refine.bio ``array_express.py`` with SCAN.UPC, re-implemented 
 1. fetch the sample's CEL (an archive member when the source packs several arrays);
 2. read it (:func:`refine_assets.lib.affy.cel.read_cel`); the chip type in the CEL header is the
    truth: when it disagrees with the survey's platform, the header wins and the metrics record both;
-3. SCANfast with the platform's probe table (reference ``references/probes/<code>``), summarized by
-   Brainarray ENSG probesets when a Brainarray table exists for the platform (``references/brainarray``),
-   else by the platform's probesets;
-4. gene level: Brainarray ids (``ENSG..._at``) are genes already; otherwise probesets are mapped to
-   Ensembl through the survey's platform annotation table and the organism's crosswalk (one-to-many
-   duplicated). When no annotation exists, the sample fails at gene level with that reason (the
-   probeset-level vector is still not published: a vector without genes cannot be delivered).
+3. references of the header's platform from the :class:`~refine_assets.lib.references.provision.ReferenceProvider`,
+   built on first need: the PM probe table (``probes``) and, for the platforms refine.bio processes
+   with Brainarray (``supported_platforms.csv``), the Brainarray 22.0.0 ENSG package (``brainarray``);
+4. SCANfast with the probe table, summarized by Brainarray ENSG probesets when a Brainarray package
+   exists for the chip (refine.bio's behaviour), else by the manufacturer's probesets;
+5. gene level: Brainarray ids (``ENSG..._at``) are genes already; otherwise probesets are mapped to
+   Ensembl through the platform annotation (the survey's GEO platform table, else the Bioconductor
+   ChipDb ``<chip>.db`` reference) and the organism's gene-id crosswalk (one-to-many duplicated). The
+   mapping used (``brainarray`` or ``manufacturer``, with the reference versions) is recorded in the
+   metrics (``gene_mapping``), hence in the ledger and the delivered metadata.
 
-QC recorded in the metrics: zero-intensity fraction (SCAN rejects > 1 %), EM iterations and
-convergence, probe and probeset counts.
+A missing reference fails the sample with the reference's name and the URL it needed; the other
+samples go on. QC recorded in the metrics: zero-intensity fraction (SCAN rejects > 1 %), EM
+iterations and convergence, probe and probeset counts.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from refine_assets.lib.affy.scan_affy import ScanError, prepare_scan_probes, sca
 from refine_assets.lib.idmap import IdMappingError, PlatformMapper
 from refine_assets.lib.processing.fetch import FetchError
 from refine_assets.lib.processing.framework import ProcessedSample, ProcessingError, SampleInput
+from refine_assets.lib.processing.gene_refs import load_crosswalk_for
 from refine_assets.lib.processing.registry import ProcessingEnv
-from refine_assets.lib.references.artifacts import read_record
-from refine_assets.lib.references.crosswalks import load_crosswalk_reference
+from refine_assets.lib.references.sources import ReferenceUnavailable
 from refine_assets.lib.storage import file_sha256
 from refine_assets.lib.survey.pipeline import code_version
 from refine_assets.lib.survey.platforms import internal_code_for_chip_type
@@ -49,17 +53,17 @@ class AffymetrixProcessor:
 
     def __init__(self, env: ProcessingEnv):
         self.env = env
-        self._probes: dict[str, Any] = {}
-
-    def _probe_record(self, code: str | None) -> dict | None:
-        return read_record(self.env.store, "probes", code) if code else None
+        self.refs = env.provider
+        self._mappings: dict[tuple, tuple[np.ndarray, np.ndarray, dict]] = {}
+        self._prepared: dict[tuple, Any] = {}
 
     def versions(self, sample: SampleInput) -> dict[str, Any]:
+        """Versions of the references in storage for the survey's platform (never builds anything)."""
         code = sample.internal_platform_code
-        probes = self._probe_record(code)
-        brainarray = read_record(self.env.store, "brainarray", code) if code else None
-        cw = read_record(self.env.store, "crosswalk", sample.organism) if sample.organism else None
-        annotation = read_record(self.env.store, "annotation", code) if code else None
+        probes = self.refs.existing("probes", code)
+        brainarray = self.refs.existing("brainarray", code)
+        cw = self.refs.existing("crosswalk", sample.organism)
+        annotation = self.refs.existing("annotation", code)
         return {
             "annotation": annotation["version"] if annotation and not brainarray else None,
             "refine_assets": code_version(),
@@ -69,18 +73,43 @@ class AffymetrixProcessor:
             "crosswalk": cw["version"] if cw and not brainarray else None,
         }
 
+    def _reference(self, kind: str, code: str) -> dict:
+        try:
+            return self.refs.get(kind, code)
+        except ReferenceUnavailable as exc:
+            raise ProcessingError(str(exc)) from exc
+
     def _scan_probes(self, code: str, cols: int):
-        cache_key = (code, cols)
-        if cache_key not in self._probes:
-            record = self._probe_record(code)
-            if record is None:
-                raise ProcessingError(
-                    f"no probe table for platform {code} (materialize affy_probe_table[{code}])"
-                )
+        def load(record: dict):
             with self.env.store.local_path(record["key"]) as path:
-                table = read_probe_table_parquet(path)
-            self._probes[cache_key] = (prepare_scan_probes(table, cols), record)
-        return self._probes[cache_key]
+                return read_probe_table_parquet(path)
+
+        try:
+            table, record = self.refs.loaded("probes", code, load)
+        except ReferenceUnavailable as exc:
+            raise ProcessingError(str(exc)) from exc
+        cache_key = (code, cols, record.get("version"))
+        if cache_key not in self._prepared:
+            self._prepared[cache_key] = prepare_scan_probes(table, cols)
+        return self._prepared[cache_key], record
+
+    def _brainarray(self, code: str):
+        """(Brainarray probe table, record), or (None, reason) when the chip has no package."""
+        if not self.refs.uses_brainarray(code):
+            return None, "refine.bio does not use Brainarray for this platform"
+        try:
+            record = self.refs.optional("brainarray", code)
+        except ReferenceUnavailable as exc:
+            raise ProcessingError(str(exc)) from exc
+        if record is None:
+            return None, "Brainarray has no ENSG package for this chip"
+
+        def load(rec: dict):
+            with self.env.store.local_path(rec["key"]) as path:
+                return read_probe_table_parquet(path)
+
+        table, _ = self.refs.loaded("brainarray", code, load)
+        return table, record
 
     def process(self, sample: SampleInput) -> ProcessedSample:
         cel_files = [f for f in sample.files if f.get("file_type") == "CEL" and f.get("sample_accession")]
@@ -107,14 +136,14 @@ class AffymetrixProcessor:
                 sample.internal_platform_code and header_code != sample.internal_platform_code
             ),
         }
-        probes, _record = self._scan_probes(header_code, cel.cols)
+        probes, probe_record = self._scan_probes(header_code, cel.cols)
         pm = cel.intensities[probes.pm_index]
         metrics["zero_intensity_fraction"] = float(np.mean(pm == 0)) if pm.size else None
-        brainarray_record = read_record(self.env.store, "brainarray", header_code)
-        brainarray = None
-        if brainarray_record:
-            with self.env.store.local_path(brainarray_record["key"]) as bpath:
-                brainarray = read_probe_table_parquet(bpath)
+        metrics["probe_table"] = {
+            "version": probe_record["version"],
+            "source": probe_record.get("source_url"),
+        }
+        brainarray, ba_record = self._brainarray(header_code)
         try:
             result = scan_affy(cel.intensities, cel.cols, probes, mode=MODE, brainarray=brainarray)
         except (ScanError, ValueError) as exc:
@@ -126,43 +155,57 @@ class AffymetrixProcessor:
         if brainarray is not None:
             genes = probeset_values.copy()
             genes.index = genes.index.str.replace(r"_at$", "", regex=True)
-            metrics["gene_mapping"] = {"source": "brainarray", "version": brainarray_record["version"]}
+            metrics["gene_mapping"] = {
+                "mapping": "brainarray",
+                "source": "brainarray",
+                "version": ba_record["version"],
+                "package": (ba_record.get("source") or {}).get("package"),
+                "source_url": ba_record.get("source_url"),
+            }
             return ProcessedSample(
                 genes, metrics=metrics, input_checksums=checksums, method="SCANfast+Brainarray"
             )
-        genes = self._genes_from_annotation(sample, probeset_values, metrics)
+        genes = self._genes_from_annotation(sample, header_code, probeset_values, metrics)
+        metrics["gene_mapping"]["brainarray_absent"] = ba_record
         return ProcessedSample(
             genes, probeset_values, metrics=metrics, input_checksums=checksums, method="SCANfast"
         )
 
-    def _genes_from_annotation(self, sample: SampleInput, values: pd.Series, metrics: dict) -> pd.Series:
+    def _annotation_table(self, sample: SampleInput, code: str):
+        """(Arrow annotation table, label): the survey's GEO platform table, else the ChipDb reference."""
         store = self.env.store
         gpl = sample.platform_accession
-        code = metrics.get("header_platform_code") or sample.internal_platform_code
         pkey = f"surveys/{sample.experiment_accession}/platform_tables/{gpl}.parquet"
-        source = "survey_platform_table"
-        annotation = read_record(store, "annotation", code) if code else None
-        if not store.exists(pkey) and annotation is not None:
-            pkey, source = annotation["key"], f"platform_annotation:{annotation['version']}"
-        cw = load_crosswalk_reference(store, sample.organism) if sample.organism else None
-        if not store.exists(pkey) or cw is None:
-            missing = (
-                "platform annotation table"
-                if not store.exists(pkey)
-                else f"gene-id crosswalk for {sample.organism}"
+        if gpl and code == sample.internal_platform_code and store.exists(pkey):
+            return pkey, "survey_platform_table", None
+        record = self._reference("annotation", code)
+        return record["key"], f"platform_annotation:{record['version']}", record["version"]
+
+    def _genes_from_annotation(
+        self, sample: SampleInput, code: str, values: pd.Series, metrics: dict
+    ) -> pd.Series:
+        key, source, _version = self._annotation_table(sample, code)
+        cw, cw_record = load_crosswalk_for(self.refs, sample.organism)
+        ids = values.index.to_numpy(dtype=object)
+        cache_key = (key, cw_record["version"], len(ids), hash(tuple(ids)))
+        if cache_key not in self._mappings:
+            mapper = PlatformMapper(
+                pq.read_table(io.BytesIO(self.env.store.get_bytes(key))),
+                cw,
+                name=sample.platform_accession or code,
             )
-            raise ProcessingError(
-                f"{sample.accession}: SCAN done ({len(values)} probesets) but no Brainarray table and no {missing} "
-                f"to map probesets of {code} to Ensembl genes"
-            )
-        mapper = PlatformMapper(pq.read_table(io.BytesIO(store.get_bytes(pkey))), cw[0], name=gpl or code)
-        try:
-            mapping = mapper.map(values.index.to_numpy(dtype=object), label=sample.accession)
-        except IdMappingError as exc:
-            raise ProcessingError(str(exc)) from exc
+            try:
+                mapping = mapper.map(ids, label=sample.accession)
+            except IdMappingError as exc:
+                raise ProcessingError(str(exc)) from exc
+            positions = values.index.get_indexer(mapping.probe_ids)
+            report = {k: v for k, v in mapping.report.items() if k != "candidates"}
+            self._mappings[cache_key] = (positions, np.asarray(mapping.gene_ids, dtype=object), report)
+        positions, gene_ids, report = self._mappings[cache_key]
         metrics["gene_mapping"] = {
+            "mapping": "manufacturer",
             "source": source,
-            **{k: v for k, v in mapping.report.items() if k != "candidates"},
+            "crosswalk_version": cw_record["version"],
+            **report,
         }
-        pos = values.index.get_indexer(mapping.probe_ids)
-        return pd.Series(values.to_numpy()[pos], index=pd.Index(mapping.gene_ids, name="id"))
+        return pd.Series(values.to_numpy()[positions], index=pd.Index(gene_ids, name="id"))

@@ -153,9 +153,13 @@ class LiveFetcher:
     """Downloads into a cache folder (idempotent: a completed download is reused); progress is
     logged on the ``refine_assets.download`` logger (:class:`DownloadProgress`)."""
 
-    def __init__(self, cache_dir: str | Path, download=None):
+    def __init__(
+        self, cache_dir: str | Path, download=None, local_files: Mapping[str, str | Path] | None = None
+    ):
         self.cache_dir = Path(cache_dir)
         self._download = download
+        # local copies (by URL or file name) served before any download
+        self._local = ReplayFetcher(local_files, self.cache_dir / "local") if local_files else None
 
     def fetch(
         self,
@@ -167,6 +171,11 @@ class LiveFetcher:
     ) -> Path:
         from refine_assets.lib.download import download
 
+        if self._local is not None:
+            try:
+                return self._local.fetch(url, filename)
+            except FetchError:
+                pass
         fn = self._download or download
         name = _url_name(url) or "download"
         folder = self.cache_dir / hashlib.sha1(url.encode()).hexdigest()[:16]

@@ -212,6 +212,8 @@ def _process_one(sample, processors, store, previous, run_id, log) -> SampleOutc
         t0 = time.perf_counter()
         try:
             result = processor.process(sample)
+            # references may have been built during processing: record the versions actually used
+            versions = processor.versions(sample)
             provenance = {
                 "sample": sample.accession,
                 "experiment": sample.experiment_accession,

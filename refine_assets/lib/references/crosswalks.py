@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from refine_assets.lib.crosswalk import GeneCrosswalk, crosswalk_from_frame, load_crosswalk
-from refine_assets.lib.references.artifacts import read_record, reference_key, write_record
+from refine_assets.lib.crosswalk import GeneCrosswalk, crosswalk_from_frame
+from refine_assets.lib.references.artifacts import read_record
 from refine_assets.lib.storage import ArtifactStore
 
 KIND = "crosswalk"
@@ -28,25 +28,34 @@ def crosswalk_table(cw: GeneCrosswalk) -> pa.Table:
 
 
 def build_crosswalk_reference(
-    store: ArtifactStore, organism: str, source: Path, source_url: str, **kwargs
+    store: ArtifactStore, organism: str, source: Path, source_url: str, *, tax_id: int | None = None
 ) -> dict:
-    """Load a crosswalk file, store it as ``references/crosswalk/<ORG>/crosswalk.parquet``, return its record."""
-    cw = load_crosswalk(source, organism=organism, **kwargs)
-    buf = io.BytesIO()
-    pq.write_table(crosswalk_table(cw), buf, compression="zstd")
-    art = store.put_bytes(reference_key(KIND, organism, "crosswalk.parquet"), buf.getvalue())
-    return write_record(
-        store,
-        KIND,
-        organism,
-        {
-            "version": cw.sha256,
-            "source_url": source_url,
-            "url": art.url,
-            "key": art.key,
-            "sha256": art.sha256,
-            "details": cw.describe(),
-        },
+    """Build ``references/crosswalk/<ORG>/crosswalk.parquet`` from a local file (TSV, NCBI gene2ensembl,
+    or an ``org.<Xx>.eg.db`` package tarball) and return its record; ``source_url`` is where the file
+    came from. The same builder the ``gene_crosswalk`` asset uses (:mod:`..provision`)."""
+    from refine_assets.lib.references.provision import build_reference
+    from refine_assets.lib.references.sources import ReferenceSource
+
+    src = ReferenceSource(
+        KIND, organism, str(source), "override", package=Path(source).name, tax_id=tax_id, note=source_url
+    )
+    record = build_reference(store, src, lambda url: Path(url))
+    return record
+
+
+def crosswalk_from_record(store: ArtifactStore, record: dict) -> GeneCrosswalk:
+    """The crosswalk a reference record points to (its ``sha256`` is the record's content version)."""
+    table = pq.read_table(io.BytesIO(store.get_bytes(record["key"]))).to_pandas()
+    pairs = {t: g[["key", "ensembl_gene_id"]].reset_index(drop=True) for t, g in table.groupby("id_type")}
+    details = record.get("details") or {}
+    return GeneCrosswalk(
+        pairs=pairs,
+        source=details.get("source", ""),
+        format=details.get("format", "tsv"),
+        sha256=record.get("version") or details.get("sha256"),
+        tax_id=details.get("tax_id"),
+        organism=record.get("name"),
+        ensembl_ids=frozenset(table["ensembl_gene_id"].unique()),
     )
 
 
@@ -55,18 +64,12 @@ def load_crosswalk_reference(store: ArtifactStore, organism: str) -> tuple[GeneC
     record = read_record(store, KIND, organism)
     if record is None:
         return None
-    table = pq.read_table(io.BytesIO(store.get_bytes(record["key"]))).to_pandas()
-    pairs = {t: g[["key", "ensembl_gene_id"]].reset_index(drop=True) for t, g in table.groupby("id_type")}
-    cw = GeneCrosswalk(
-        pairs=pairs,
-        source=record["details"].get("source", ""),
-        format=record["details"].get("format", "tsv"),
-        sha256=record["details"].get("sha256"),
-        tax_id=record["details"].get("tax_id"),
-        organism=organism,
-        ensembl_ids=frozenset(table["ensembl_gene_id"].unique()),
-    )
-    return cw, record
+    return crosswalk_from_record(store, record), record
 
 
-__all__ = ["build_crosswalk_reference", "crosswalk_from_frame", "load_crosswalk_reference"]
+__all__ = [
+    "build_crosswalk_reference",
+    "crosswalk_from_frame",
+    "crosswalk_from_record",
+    "load_crosswalk_reference",
+]

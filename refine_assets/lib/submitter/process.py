@@ -582,6 +582,20 @@ class SubmitterProcessor:
         self._manifests: dict[str, dict] = {}
         self._mappers: dict[tuple[str, str, int], PlatformMapper] = {}
 
+    @classmethod
+    def for_env(cls, env) -> SubmitterProcessor:
+        """The processor for a :class:`~refine_assets.lib.processing.registry.ProcessingEnv`: crosswalks
+        and platform annotations come from its reference provider (built on first need)."""
+        from refine_assets.lib.processing.gene_refs import annotation_for, load_crosswalk_for
+
+        provider = env.provider
+        return cls(
+            env.store,
+            lambda organism: load_crosswalk_for(provider, organism)[0],
+            fetcher=env.fetcher,
+            annotation_for=lambda code: annotation_for(provider, code),
+        )
+
     def crosswalk_for(self, organism: str | None) -> GeneCrosswalk:
         """The crosswalk of an organism; raises ProcessingError when there is none."""
         from refine_assets.lib.processing.framework import ProcessingError

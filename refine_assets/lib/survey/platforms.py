@@ -99,7 +99,7 @@ class RnaSeqModel:
         return self.model.replace(" ", "")
 
 
-def _read_csv(filename: str) -> list[dict[str, str]]:
+def read_data_csv(filename: str) -> list[dict[str, str]]:
     """Rows of a package-data CSV; lines starting with ``#`` are comments."""
     text = resources.files(_DATA_PACKAGE).joinpath(filename).read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
@@ -126,7 +126,7 @@ def supported_platforms() -> tuple[SupportedPlatform, ...]:
     """All rows of ``supported_platforms.csv`` (cached; raises ValueError on a malformed file)."""
     filename = "supported_platforms.csv"
     out = []
-    for row in _read_csv(filename):
+    for row in read_data_csv(filename):
         out.append(
             SupportedPlatform(
                 source_accession=row["source_accession"].upper(),
@@ -158,13 +158,13 @@ def _platform_index() -> dict[str, SupportedPlatform]:
 @functools.cache
 def supported_rnaseq_models() -> tuple[RnaSeqModel, ...]:
     """All rows of ``supported_rnaseq_models.csv`` (cached)."""
-    return tuple(RnaSeqModel(r["model"], r["manufacturer"]) for r in _read_csv("supported_rnaseq_models.csv"))
+    return tuple(RnaSeqModel(r["model"], r["manufacturer"]) for r in read_data_csv("supported_rnaseq_models.csv"))
 
 
 @functools.cache
 def _organisms() -> tuple[Organism, ...]:
     out = []
-    for row in _read_csv("organisms.csv"):
+    for row in read_data_csv("organisms.csv"):
         out.append(Organism(row["name"], int(row["taxonomy_id"]), row["scientific_name"]))
     return tuple(out)
 

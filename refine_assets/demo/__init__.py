@@ -2,7 +2,7 @@
 
 Inputs, all real and replayed (the demo never touches the network beyond the package registries):
 
-* from Debian packages (fetched at set-up, see :mod:`refine_assets.lib.demo_data`): GEO series
+* from Debian packages (fetched at set-up, see :mod:`refine_assets.demo.data`): GEO series
   GSE781 (family SOFT with 34 submitter-processed MAS5 tables, r-bioc-geoquery), the HG-U95Av2
   probe sequences and probeset annotation (r-bioc-annotationdbi), the human gene-id crosswalk from
   org.Hs.eg.db, the E-MTAB-1147 reads (r-bioc-shortread);
@@ -17,7 +17,7 @@ references that have a source (probe table + annotation of hgu95av2, human cross
 salmon indices, k=23 and k=31, of salmon's 15 example human transcripts from the Debian salmon
 package: a demo index, recorded with its source); process every
 experiment's samples; with the shared data, import refine.bio's recorded Salmon outputs of
-SRP095529 (20 zebrafish runs, ``lib/demo_recorded.py``) and run their tximport; rebuild the
+SRP095529 (20 zebrafish runs, ``demo/recorded.py``) and run their tximport; rebuild the
 warehouse; with the shared data, the human and zebrafish QN targets, a dataset zip of GSE781 +
 E-MTAB-3050 (``datasets`` table), and the zebrafish compendium and quantpendium (``compendia``). A failing experiment is reported and does not stop the
 others; samples that cannot be processed offline (raw files not available) are recorded in the
@@ -33,23 +33,12 @@ from pathlib import Path
 
 SHARED_EXPERIMENTS = ("E-MTAB-3050", "E-GEOD-44719", "E-MEXP-2381", "SRP068364", "SRP048683", "ERP108370")
 
-INSTANCE_YAML = """\
-# Written by `refine-assets demo`: local instance with a pool limit of 1 for warehouse writers.
-concurrency:
-  pools:
-    default_limit: 1
-python_logs:
-  managed_python_loggers:
-    - refine_assets.download
-telemetry:
-  enabled: false
-"""
 
 
 def default_shared_data() -> Path | None:
     env = os.environ.get("REFINE_ASSETS_SHARED_DATA")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    candidates.append(Path(__file__).resolve().parents[2].parent / "shared" / "data")
     for c in candidates:
         if (c / "cassettes").is_dir():
             return c
@@ -60,8 +49,10 @@ def _say(msg: str) -> None:
     print(f"[refine-assets demo] {msg}", flush=True)
 
 
-def demo_settings(settings, demo_dir: Path, shared: Path | None):
-    """Settings for the demo: replayed HTTP, local copies of raw files, local reference sources."""
+def demo_settings(settings, demo_dir: Path, shared: Path | None, catalogue=None):
+    """Settings for the demo: replayed HTTP and downloads (recorded responses, local copies of raw files
+    and the offline reference catalogue of :mod:`refine_assets.demo.references`); no reference is
+    configured by hand: processing finds them in the (replayed) Bioconductor and Brainarray indexes."""
     from refine_assets.lib.survey.geo import family_soft_url
     from refine_assets.settings import expand_cassettes
 
@@ -69,11 +60,10 @@ def demo_settings(settings, demo_dir: Path, shared: Path | None):
     settings.replay_files = {family_soft_url("GSE781"): str(demo_dir / "GSE781_family.soft.gz")}
     settings.replay_cassettes = expand_cassettes([str(shared / "cassettes")]) if shared else []
     settings.replay_downloads = {"C30057.CEL": str(shared / "microarray" / "C30057.CEL.gz")} if shared else {}
-    settings.reference_sources = {
-        "probe_tables": {"hgu95av2": str(demo_dir / "HG-U95Av2_probe_tab.gz")},
-        "annotations": {"hgu95av2": str(demo_dir / "hgu95av2_ID")},
-        "crosswalks": {"HOMO_SAPIENS": str(demo_dir / "org.Hs.eg.crosswalk.tsv.gz")},
-    }
+    if catalogue is not None:
+        settings.replay_files.update(catalogue.http_files)
+        settings.replay_downloads.update(catalogue.downloads)
+    settings.reference_sources = {}
     transcripts = salmon_example_transcripts(shared)
     if transcripts is not None:
         # a 15-transcript human RefSeq set (salmon's own example): a demo index, recorded as such
@@ -94,21 +84,27 @@ def salmon_example_transcripts(shared: Path | None) -> Path | None:
 
 def run_demo(shared_data: Path | None = None) -> int:
     """Run the demo; returns a process exit code (0 when every run succeeded)."""
-    from refine_assets.lib.demo_data import fetch_demo_data
+    from refine_assets.demo.data import fetch_demo_data
     from refine_assets.settings import Settings
 
     settings = Settings.from_env()
     home = settings.home
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home / "dagster_home")))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
+    from refine_assets.local_instance import local_dagster_instance
+
+    instance = local_dagster_instance(home)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
 
     demo_dir = home / "demo_data"
     _say(f"fetching demo data from Debian packages into {demo_dir}")
     records = fetch_demo_data(demo_dir)
     for name, rec in sorted(records.items()):
         _say(f"  {name}: {rec['package']} {rec['version']} ({rec['bytes']:,} bytes)")
+    from refine_assets.demo.references import build_hgu95av2_catalogue
+
+    catalogue = build_hgu95av2_catalogue(
+        demo_dir, demo_dir / "catalogue", versions={k: r["version"] for k, r in records.items()}
+    )
+    _say(f"offline reference catalogue (Bioconductor/Brainarray formats, real data): {demo_dir / 'catalogue'}")
 
     shared = shared_data or default_shared_data()
     experiments = ["GSE781"]
@@ -117,14 +113,11 @@ def run_demo(shared_data: Path | None = None) -> int:
         _say(f"using recorded HTTP responses and raw files from {shared}")
     else:
         _say("no ../shared/data: surveying GSE781 only")
-    settings = demo_settings(settings, demo_dir, shared)
-
-    import dagster as dg
+    settings = demo_settings(settings, demo_dir, shared, catalogue)
 
     from refine_assets.definitions import build_defs
 
     defs = build_defs(settings)
-    instance = dg.DagsterInstance.get()
     failures: list[str] = []
 
     def run(job: str, partition: str | None = None, config: dict | None = None) -> bool:
@@ -145,12 +138,6 @@ def run_demo(shared_data: Path | None = None) -> int:
     instance.add_dynamic_partitions("experiment", [e for e in experiments if e not in known])
     surveyed = [acc for acc in experiments if run("survey_job", acc)]
     run("warehouse_job")
-    for code in sorted(settings.reference_sources["probe_tables"]):
-        if code in instance.get_dynamic_partitions("affy_platform"):
-            run("probe_table_job", code)
-    for organism in sorted(settings.reference_sources["crosswalks"]):
-        if organism in instance.get_dynamic_partitions("organism"):
-            run("crosswalk_job", organism)
     if "HOMO_SAPIENS" in settings.reference_sources.get("transcriptomes", {}) and (
         "HOMO_SAPIENS" in instance.get_dynamic_partitions("organism")
     ):
@@ -159,9 +146,9 @@ def run_demo(shared_data: Path | None = None) -> int:
     for acc in surveyed:
         run("processing_job", acc)
     if shared:
-        # RNA-seq from refine.bio's recorded Salmon outputs (refine_assets/lib/demo_recorded.py),
+        # RNA-seq from refine.bio's recorded Salmon outputs (refine_assets.demo.recorded.py),
         # then tximport for real
-        from refine_assets.lib.demo_recorded import EXPERIMENT, import_recorded_rnaseq
+        from refine_assets.demo.recorded import EXPERIMENT, import_recorded_rnaseq
 
         runs = import_recorded_rnaseq(defs.resources["storage"].get_store(), shared)
         _say(f"{EXPERIMENT}: {len(runs)} recorded salmon outputs imported")

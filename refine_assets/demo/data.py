@@ -13,7 +13,7 @@ holds a file with the recorded hash (idempotent).
 | ``ERR127302_1_subset.fastq.gz`` / ``_2`` | r-bioc-shortread | E-MTAB-1147 reads, 20,000 pairs |
 | ``HG-U95Av2_probe_tab.gz`` | r-bioc-annotationdbi | HG-U95Av2 probe sequences |
 | ``hgu95av2_ID`` | r-bioc-annotationdbi | HG-U95Av2 probeset -> GenBank accession |
-| ``org.Hs.eg.crosswalk.tsv.gz`` | r-bioc-org.hs.eg.db | human gene-id crosswalk (Entrez, Ensembl, symbol, RefSeq, GenBank), converted from the package's SQLite |
+| ``org.Hs.eg.db.tar.gz`` | r-bioc-org.hs.eg.db | the organism package (real SQLite: Entrez, Ensembl, symbol, RefSeq, GenBank), re-packed from the installed layout into Bioconductor's source-tarball layout (``org.Hs.eg.db/DESCRIPTION``, ``org.Hs.eg.db/inst/extdata/org.Hs.eg.sqlite``) |
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class DemoFile:
     name: str
     package: str
     path_in_package: str
-    convert: str | None = None  # "orgdb_crosswalk": org.*.eg.db SQLite -> crosswalk TSV
+    convert: str | None = None  # "source_tarball": an installed R package folder -> its source tarball layout
 
 
 DEMO_FILES: tuple[DemoFile, ...] = (
@@ -62,10 +62,10 @@ DEMO_FILES: tuple[DemoFile, ...] = (
         "hgu95av2_ID", "r-bioc-annotationdbi", "usr/lib/R/site-library/AnnotationDbi/extdata/hgu95av2_ID"
     ),
     DemoFile(
-        "org.Hs.eg.crosswalk.tsv.gz",
+        "org.Hs.eg.db.tar.gz",
         "r-bioc-org.hs.eg.db",
-        "usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite",
-        convert="orgdb_crosswalk",
+        "usr/lib/R/site-library/org.Hs.eg.db",
+        convert="source_tarball",
     ),
 )
 
@@ -85,6 +85,19 @@ def _sha256(path: Path) -> str:
 def _deb_version(deb: Path) -> str:
     out = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True, check=True)
     return out.stdout.strip()
+
+
+def installed_to_source_tarball(installed: Path, out: Path) -> Path:
+    """Re-pack an installed R data package (``<pkg>/DESCRIPTION``, ``<pkg>/extdata/*``) in the source
+    layout Bioconductor publishes (``<pkg>/DESCRIPTION``, ``<pkg>/inst/extdata/*``), deterministically."""
+    from refine_assets.lib.references.package_writer import write_tarball
+
+    name = installed.name
+    members = {f"{name}/DESCRIPTION": (installed / "DESCRIPTION").read_bytes()}
+    for path in sorted((installed / "extdata").iterdir()):
+        if path.is_file():
+            members[f"{name}/inst/extdata/{path.name}"] = path
+    return write_tarball(out, members)
 
 
 def fetch_demo_data(dest: Path, files: tuple[DemoFile, ...] = DEMO_FILES) -> dict[str, dict]:
@@ -113,12 +126,10 @@ def fetch_demo_data(dest: Path, files: tuple[DemoFile, ...] = DEMO_FILES) -> dic
                 if f.package != package:
                     continue
                 src = root / f.path_in_package
-                if not src.is_file():
+                if not (src.is_dir() if f.convert == "source_tarball" else src.is_file()):
                     raise DemoDataError(f"{package} {version} has no {f.path_in_package}")
-                if f.convert == "orgdb_crosswalk":
-                    from refine_assets.lib.references.orgdb import orgdb_to_crosswalk_tsv
-
-                    orgdb_to_crosswalk_tsv(src, dest / f.name)
+                if f.convert == "source_tarball":
+                    installed_to_source_tarball(src, dest / f.name)
                 else:
                     tmp_dest = dest / (f.name + ".part")
                     shutil.copyfile(src, tmp_dest)

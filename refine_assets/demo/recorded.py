@@ -59,9 +59,7 @@ def import_recorded_rnaseq(store: ArtifactStore, shared: Path) -> list[str]:
         technology="RNA-SEQ",
     )
     write_survey(
-        SurveyResult(
-            experiment, samples=samples, organisms=[Organism(ORGANISM, 7955, "Danio rerio")]
-        ),
+        SurveyResult(experiment, samples=samples, organisms=[Organism(ORGANISM, 7955, "Danio rerio")]),
         store,
     )
     tx2gene = shared / "rnaseq/ZEBRAFISH_INDEX_SHORT/genes_to_transcripts.txt.gz"
