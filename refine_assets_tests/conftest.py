@@ -94,3 +94,15 @@ def demo_data() -> Path:
     except DemoDataError as exc:
         pytest.fail(str(exc))
     return cache / "demo_data"
+
+
+@pytest.fixture(scope="session")
+def offline_world(demo_data: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The offline reference catalogue and Illumina inputs (``refine_assets_tests/offline_fixtures.py``):
+    format-faithful Bioconductor/Brainarray packages from real Debian data, a generated Illumina package,
+    a synthetic Illumina GEO series and E-GEOD-44719's processed archive. Needs R (the probe packages'
+    .rda files are written by R's save())."""
+    from refine_assets_tests.offline_fixtures import build_offline_world
+
+    _require_tool("Rscript")
+    return build_offline_world(tmp_path_factory.mktemp("offline"), demo_data, shared_data)

@@ -72,7 +72,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-
 def log_tail(path: Path, n: int = 3000) -> str:
     """The last ``n`` characters of a server log (for failure messages)."""
     return path.read_text(errors="replace")[-n:] if path.exists() else "(no log)"

@@ -125,10 +125,12 @@ def build_hgu95av2_catalogue(
     release: str = DEFAULT_RELEASE,
     brainarray_version: str = DEFAULT_VERSION,
     versions: dict[str, str] | None = None,
+    extra_packages: tuple[Path, ...] = (),
 ) -> OfflineCatalogue:
     """Write the packages and indexes of the module table into ``out_dir`` from the demo's Debian files
     (``HG-U95Av2_probe_tab.gz``, ``hgu95av2_ID``, ``org.Hs.eg.db.tar.gz``); idempotent (byte-identical
-    rebuilds). ``versions``: Debian package versions by file name (``demo_data.json``)."""
+    rebuilds). ``versions``: Debian package versions by file name (``demo_data.json``);
+    ``extra_packages``: more Bioconductor source tarballs to list in the same ``PACKAGES`` index."""
     versions = versions or {}
     out_dir.mkdir(parents=True, exist_ok=True)
     annotationdbi = versions.get("HG-U95Av2_probe_tab.gz", "0")
@@ -171,7 +173,7 @@ def build_hgu95av2_catalogue(
         description=note + "real HG-U95Av2 probes grouped by Ensembl gene through probeset -> Entrez -> "
         "Ensembl (probesets with one gene); Brainarray groups probes by alignment instead.",
     )
-    tarballs = [probe_pkg, chipdb, orgdb]
+    tarballs = [probe_pkg, chipdb, orgdb, *extra_packages]
     index = out_dir / "PACKAGES"
     index.write_text(packages_index(tarballs))
     repo = annotation_repository(release)

@@ -44,7 +44,15 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
         assert processed["GSE781"] == 34  # submitter-processed fallback, offline
         assert processed["E-MTAB-3050"] == 1  # the real C30057 array through SCANfast
         refs = {r[0] for r in con.execute("SELECT kind FROM reference_artifacts").fetchall()}
-        assert refs == {"probes", "annotation", "crosswalk", "qn_targets", "transcriptome_index"}
+        # located in the (replayed) catalogues and built on demand: none was configured by hand
+        assert refs == {
+            "probes",
+            "brainarray",
+            "annotation",
+            "crosswalk",
+            "qn_targets",
+            "transcriptome_index",
+        }
         indices = con.execute(
             "SELECT name, details->>'$.sources.transcripts' FROM reference_artifacts "
             "WHERE kind = 'transcriptome_index' ORDER BY name"

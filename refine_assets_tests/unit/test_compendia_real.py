@@ -76,7 +76,9 @@ def test_real_rnaseq_compendium_outputs(real) -> None:
     assert pd.read_csv(out / "genes.tsv", sep="\t")["gene"].tolist() == genes
     assert json.loads((out / "filtered_samples.json").read_text()) in ([], {})
     matrix = f"{out}/matrix/*.parquet"
-    n, n_imputed = duckdb.sql(f"SELECT count(*), sum(imputed::INT) FROM read_parquet('{matrix}')").fetchall()[0]
+    n, n_imputed = duckdb.sql(f"SELECT count(*), sum(imputed::INT) FROM read_parquet('{matrix}')").fetchall()[
+        0
+    ]
     assert n == len(genes) * len(samples) and n_imputed == int(missing.to_numpy().sum())
     wide = pd.read_csv(out / "DANIO_RERIO" / "DANIO_RERIO.tsv", sep="\t", index_col=0)
     assert wide.shape == (len(genes), len(samples)) and not wide.isna().any().any()

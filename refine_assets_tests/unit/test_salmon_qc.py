@@ -63,6 +63,8 @@ def test_missing_salmon_binary_fails_clearly(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(ToolMissingError, match="salmon not found: install the Debian packages salmon"):
         tool_version("salmon")
     env = ProcessingEnv(open_store(str(tmp_path / "store")), None, tmp_path / "work")  # type: ignore[arg-type]
-    sample = SampleInput("SRR1", "SRP1", "SALMON", organism="HOMO_SAPIENS", technology="RNA-SEQ", has_raw=True)
+    sample = SampleInput(
+        "SRR1", "SRP1", "SALMON", organism="HOMO_SAPIENS", technology="RNA-SEQ", has_raw=True
+    )
     with pytest.raises(ProcessingError, match="salmon not found"):
         SalmonProcessor(env).process(sample)

@@ -579,7 +579,8 @@ def _detection_orientation(signal: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def parse_illumina_file(path: str | os.PathLike, samples: Sequence[SampleRef] = ()) -> IlluminaMatrix:
-    """Parse an Illumina non-normalized file (see module doc); ``samples`` maps columns to accessions.
+    """Parse an Illumina non-normalized file, plain or gzip (see module doc); ``samples`` maps columns
+    to accessions.
 
     Raises:
         IlluminaParseError: unreadable/empty file, no probe id or detection column, unpairable or
@@ -589,7 +590,11 @@ def parse_illumina_file(path: str | os.PathLike, samples: Sequence[SampleRef] = 
     p = Path(path)
     try:
         data = p.read_bytes()
-    except OSError as exc:
+        if data[:2] == b"\x1f\x8b":  # GEO serves the matrices gzip'd: decided by content, not name
+            import gzip
+
+            data = gzip.decompress(data)
+    except (OSError, EOFError) as exc:
         raise IlluminaParseError(f"{p}: cannot read ({exc})") from exc
     return parse_illumina_bytes(data, samples, source=str(p))
 

@@ -113,14 +113,20 @@ class ReplayFetcher:
         expected_size: int | None = None,
         expected_md5: str | None = None,
     ) -> Path:
-        for key in (url, filename, _url_name(url), f"{url}#{filename}"):
+        name = _url_name(url)
+        member_wanted = bool(filename) and filename != name and is_archive(name)
+        for key in (f"{url}#{filename}", filename, url, name):
             if key and key in self.files:
                 path = self.files[key]
                 if not path.is_file():
                     raise FetchError(f"{url}: replay file {path} is missing")
+                if member_wanted and key in (url, name):  # the archive itself: take the member
+                    if self.work_dir is None:
+                        raise FetchError(f"{url}: no work folder to extract {filename} into")
+                    return extract_member(
+                        path, filename, self.work_dir / hashlib.sha1(url.encode()).hexdigest()[:16]
+                    )
                 return path
-        if filename and is_archive(_url_name(url)) and _url_name(url) in self.files and self.work_dir:
-            return extract_member(self.files[_url_name(url)], filename, self.work_dir)
         raise FetchError(f"{url}: not available offline (no local copy registered for {filename or url})")
 
 

@@ -710,18 +710,19 @@ class SubmitterProcessor:
             raise ProcessingError(
                 f"{sample.accession}: processed files need a fetcher and platform annotations"
             )
-        annotation = self.annotation_for(sample.internal_platform_code)
-        if annotation is None:
-            raise ProcessingError(
-                f"{sample.accession}: no annotation for platform {sample.internal_platform_code} to convert "
-                "its processed file (materialize platform_annotation)"
-            )
         f = files[0]
         try:
             path = self.fetcher.fetch(f["source_url"], f.get("filename"))
             table, _, _ = read_sample_table(path, sample=sample.accession)
         except (FetchError, SubmitterTableError, FileNotFoundError) as exc:
             raise ProcessingError(f"{sample.accession}: {exc}") from exc
+        # the platform annotation is located (and built) only once the file is in hand
+        annotation = self.annotation_for(sample.internal_platform_code)
+        if annotation is None:
+            raise ProcessingError(
+                f"{sample.accession}: the sample has no platform code, so no annotation can convert its "
+                "processed file"
+            )
         cw = self.crosswalk_for(sample.organism)
         key = (f"annotation:{annotation[0]}", sample.internal_platform_code or "", id(cw))
         try:
