@@ -241,6 +241,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qn",
     "references",
     "scan",
+    "serve",
     "tximport",
 )
 
