@@ -12,6 +12,7 @@ randomness), so tests can recompute what the API must answer from the tables the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -172,7 +173,12 @@ def make_warehouse(
         con.executemany(
             "INSERT INTO reference_artifacts VALUES ('qn_targets', ?, 'v1', NULL, ?, ?, TIMESTAMP '2026-01-04', ?)",
             [
-                (o, f"{store_url}/references/qn_targets/{o}/target.txt", "0" * 64, '{"organism": "%s"}' % o)
+                (
+                    o,
+                    f"{store_url}/references/qn_targets/{o}/target.txt",
+                    "0" * 64,
+                    json.dumps({"organism": o}),
+                )
                 for o in QN_ORGANISMS
             ],
         )

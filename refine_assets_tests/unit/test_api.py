@@ -10,7 +10,6 @@ import os
 import shutil
 import sqlite3
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
