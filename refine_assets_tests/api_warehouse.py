@@ -131,7 +131,7 @@ def make_warehouse(
             INSERT INTO sample_harmonized (sample_accession, experiment_accession, title, sex, age, specimen_part, disease)
             SELECT acc, exp, 'sample ' || k, CASE k % 3 WHEN 0 THEN 'female' WHEN 1 THEN 'male' END,
                    CASE WHEN k % 5 = 0 THEN NULL ELSE (k % 80)::DOUBLE END,
-                   (SELECT w FROM words WHERE i = (k * 3) % 20),
+                   (SELECT w FROM words WHERE i = (e * 3 + k % 3) % 20),
                    CASE WHEN k % 4 = 0 THEN 'carcinoma' END
             FROM s
             """

@@ -96,6 +96,7 @@ def open_snapshot(path: Path, store_root_url: str, threads: int | None = None) -
     identity = _identity(path)
     con = duckdb.connect(":memory:")
     try:
+        con.execute("SET enable_progress_bar = false")
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         con.execute("ATTACH ? AS wh (READ_ONLY)", [str(path)])

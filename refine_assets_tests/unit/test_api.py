@@ -395,3 +395,31 @@ def test_config_rates_and_modes(monkeypatch):
     monkeypatch.setenv("REFINE_ASSETS_API_BUILDS", "cluster")
     with pytest.raises(ConfigError):
         ApiConfig.from_env()
+
+
+def test_deploy_files_run_the_api():
+    """docker compose and the Helm chart start ``refine-assets serve`` with its state on a volume and
+    probe ``/health``; every ``.Values`` path the chart's templates use exists in its values file."""
+    import re
+
+    import yaml
+
+    from refine_assets_tests.conftest import REPO_ROOT
+
+    deploy = REPO_ROOT / "deploy"
+    api = yaml.safe_load((deploy / "docker-compose.yaml").read_text())["services"]["api"]
+    assert api["command"][:2] == ["refine-assets", "serve"] and "/health" in " ".join(
+        api["healthcheck"]["test"]
+    )
+    state = api["environment"]["REFINE_ASSETS_API_STATE"]
+    assert any(v.endswith(f":{state}") for v in api["volumes"])
+    assert api["environment"]["REFINE_ASSETS_WAREHOUSE"].startswith("/var/lib/refine_assets/")
+    chart = deploy / "helm" / "refine-assets-api"
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    templates = "\n".join(p.read_text() for p in sorted((chart / "templates").glob("*.yaml")))
+    assert '"refine-assets", "serve"' in templates and "path: /health" in templates
+    for ref in set(re.findall(r"\.Values\.([A-Za-z0-9_.]+)", templates)):
+        node = values
+        for part in ref.split("."):
+            assert isinstance(node, dict) and part in node, ref
+            node = node[part]
