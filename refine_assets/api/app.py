@@ -185,7 +185,14 @@ def create_app(config: ApiConfig) -> Starlette:
 
 
 def create_app_from_env() -> Starlette:
-    """uvicorn factory: configuration from the environment (``refine_assets/api/config.py``)."""
+    """uvicorn factory: configuration from the environment (``refine_assets/api/config.py``).
+
+    ``kill -USR1 <worker pid>`` writes every thread's stack to stderr (diagnosing a stuck request).
+    """
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return create_app(ApiConfig.from_env())
 
