@@ -94,7 +94,8 @@ def zip_stream(store: ArtifactStore, keys: list[str], prefix: str) -> Iterator[b
         for key in keys:
             name = key[len(prefix) :].lstrip("/") if key.startswith(prefix) else key
             with (
-                store.local_path(key) as path, open(path, "rb") as src,
+                store.local_path(key) as path,
+                open(path, "rb") as src,
                 zf.open(zipfile.ZipInfo(name, time.gmtime()[:6]), "w", force_zip64=True) as dst,
             ):
                 while chunk := src.read(CHUNK_SIZE):
