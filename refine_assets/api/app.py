@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -201,4 +200,4 @@ def redirect_to_v1(request: Request) -> Response:
     return RedirectResponse(url="/v1/")
 
 
-__all__ = ["ApiJSONResponse", "Path", "Req", "Services", "create_app", "create_app_from_env"]
+__all__ = ["ApiJSONResponse", "Req", "Services", "create_app", "create_app_from_env"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from refine_assets.api.errors import ApiError, invalid_filters
+from refine_assets.api.errors import invalid_filters
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -131,8 +131,3 @@ def ordering(query: Query, fields: Mapping[str, str], default: Sequence[str]) ->
             )
         terms.append(f"{fields[key]} {'DESC' if desc else 'ASC'} NULLS LAST")
     return terms
-
-
-def require(condition: bool, error: ApiError) -> None:
-    if not condition:
-        raise error
