@@ -294,7 +294,6 @@ def test_dagster_mode_runs_the_dataset_asset(demo, cli_zip, tmp_path_factory):
     assert_same_dataset(content, cli_zip)
     import dagster as dg
 
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     runs = instance.get_runs(dg.RunsFilter(tags={"refine_assets/api_dataset": state["id"]}))
     assert (
