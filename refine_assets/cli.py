@@ -242,6 +242,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qn",
     "references",
     "scan",
+    "serve",
     "tximport",
 )
 
