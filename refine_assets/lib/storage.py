@@ -178,6 +178,20 @@ class ArtifactStore(ABC):
         file name, so tools that infer a format from the suffix see the right one.
         """
 
+    def read_parquet(self, key: str, columns: list[str] | None = None):
+        """The Parquet artifact ``key`` as a pyarrow Table (``columns``: a subset).
+
+        The bytes are handed to Arrow as a native buffer, never as a Python file object: Arrow may
+        release a file reader on one of its worker threads after the call returns, and releasing a
+        Python file object there needs the GIL, which aborts the process when it happens while the
+        interpreter shuts down (pyarrow ``PyReadableFile`` destructor; seen as "terminate called
+        without an active exception" at the exit of a CLI command).
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pq.read_table(pa.BufferReader(self.get_bytes(key)), columns=columns)
+
 
 class LocalArtifactStore(ArtifactStore):
     """Artifacts as files under a local directory ``root`` (created on first write)."""

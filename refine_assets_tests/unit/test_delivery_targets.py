@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from refine_assets.commands.delivery import register
 from refine_assets.lib.delivery.targets import (
+    QnTargetBelowMinimumError,
     QnTargetError,
     QnTargetNotFoundError,
     build_qn_target,
@@ -122,16 +123,24 @@ def test_largest_affymetrix_platform_across_geo_and_arrayexpress(world) -> None:
     assert qn_target_record(store, "homo_sapiens")["sha256"] == record["sha256"]
 
 
-def test_fallback_when_no_affymetrix_platform_qualifies(world) -> None:
-    _store, db, _ = world
+def test_below_minimum_target_is_flagged_and_never_used_silently(world) -> None:
+    store, db, _ = world
     with duckdb.connect(str(db), read_only=True) as con:
         plan = plan_qn_target(con, HUMAN, min_samples=6)
-    assert plan.method == "fallback_largest_technology" and plan.flagged
+    assert plan.method == "below_minimum_largest_technology" and plan.flagged
     assert plan.technology == "MICROARRAY" and plan.platform == "hgu133plus2"
     assert (
         "no Affymetrix platform with at least 6 samples processed from raw (largest: hgu133plus2 with 5)"
         in (plan.flag_reason or "")
     )
+    record = build_qn_target(db, store, HUMAN, min_samples=6)
+    assert record["details"]["flagged"] is True and record["details"]["min_samples"] == 6
+    with pytest.raises(
+        QnTargetBelowMinimumError, match="QN target of HOMO_SAPIENS is not used: below the minimum"
+    ):
+        load_qn_target(store, HUMAN)
+    target, rec = load_qn_target(store, HUMAN, allow_below_minimum=True)  # inspection only
+    assert target.size == rec["details"]["num_genes"]
     with duckdb.connect(str(db), read_only=True) as con:
         override = plan_qn_target(con, HUMAN, platform="GPL96")
     assert override.method == "platform_override" and [s[0] for s in override.samples] == [
@@ -141,13 +150,19 @@ def test_fallback_when_no_affymetrix_platform_qualifies(world) -> None:
     ]
 
 
-def test_rnaseq_only_organism_gets_a_flagged_log2_target(world) -> None:
+def test_rnaseq_only_organism_gets_a_log2_target_under_the_same_minimum(world) -> None:
     store, db, experiments = world
-    record = build_qn_target(db, store, ZEBRAFISH)
+    flagged = build_qn_target(db, store, ZEBRAFISH)  # 3 runs < 100: built, flagged, refused
+    assert (
+        flagged["details"]["method"] == "below_minimum_largest_technology" and flagged["details"]["flagged"]
+    )
+    assert "no Affymetrix sample processed from raw" in flagged["details"]["flag_reason"]
+    with pytest.raises(QnTargetBelowMinimumError):
+        load_qn_target(store, ZEBRAFISH)
+    record = build_qn_target(db, store, ZEBRAFISH, min_samples=3)
     d = record["details"]
-    assert d["method"] == "fallback_largest_technology" and d["flagged"] is True
+    assert d["method"] == "rnaseq_tximport" and d["flagged"] is False and d["min_samples"] == 3
     assert d["technology"] == "RNA-SEQ" and d["value_transform"] == "log2(x+1)"
-    assert "no Affymetrix sample processed from raw" in d["flag_reason"]
     target, _ = load_qn_target(store, ZEBRAFISH)
     matrix = _sanitized(experiments, {"SRR10", "SRR11", "SRR12"}, log2=True)
     np.testing.assert_allclose(target, determine_target(matrix), rtol=1e-15)
@@ -156,9 +171,9 @@ def test_rnaseq_only_organism_gets_a_flagged_log2_target(world) -> None:
 
 def test_gene_set_shared_by_most_samples_wins(world) -> None:
     store, db, experiments = world
-    record = build_qn_target(db, store, MOUSE, min_samples=4)
+    record = build_qn_target(db, store, MOUSE, min_samples=3)
     d = record["details"]
-    assert d["samples"] == ["GSM51", "GSM52", "GSM53"]
+    assert d["samples"] == ["GSM51", "GSM52", "GSM53"] and d["flagged"] is False
     assert d["skipped_samples"] == {"GSM50": "gene set differs from the one shared by most samples"}
     target, _ = load_qn_target(store, MOUSE)
     np.testing.assert_allclose(
@@ -172,6 +187,8 @@ def test_unreadable_vectors_are_skipped_with_reason(tmp_path: Path) -> None:
     record = build_qn_target(db, store, HUMAN, min_samples=3)
     assert record["details"]["samples"] == ["GSM0", "GSM2"]
     assert "missing from storage" in record["details"]["skipped_samples"]["GSM1"]
+    # 3 candidates met the minimum, 2 usable ones do not: flagged, not used
+    assert record["details"]["flagged"] and "2 usable of 3" in record["details"]["flag_reason"]
 
 
 def test_no_target_possible_and_not_found(world, tmp_path: Path) -> None:
@@ -213,6 +230,7 @@ def test_cli_references_qn_target(world, tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     out = json.loads(shown.stdout)
     assert out["organism"] == "DANIO_RERIO" and out["num_samples"] == 3 and out["flagged"] is True
+    assert "below the minimum of 100 samples" in out["flag_reason"]
     assert out["url"] == store.url_for("references/qn_targets/DANIO_RERIO/target.txt")
     assert out["platform"] is None and out["technology"] == "RNA-SEQ"
     missing = runner.invoke(app, ["references", "qn-target", RAT, "--storage", str(store.root)])

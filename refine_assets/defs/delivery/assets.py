@@ -14,6 +14,17 @@ from refine_assets.resources.warehouse import WarehouseResource
 ALL = dg.AllPartitionMapping()
 
 
+class QnTargetConfig(dg.Config):
+    """How many raw-processed samples a target needs (refine.bio: 100)."""
+
+    min_samples: int = Field(
+        default=100,
+        ge=1,
+        description="Samples the organism's largest Affymetrix platform (or its tximport vectors) must have; "
+        "below it the target is flagged and blocked.",
+    )
+
+
 @dg.asset(
     key="qn_target",
     group_name="delivery",
@@ -30,24 +41,35 @@ ALL = dg.AllPartitionMapping()
             "qn_target_valid",
             asset="qn_target",
             blocking=True,
-            description="The published target reads back: finite, ascending, one value per gene of its "
-            "gene set, sha256 as recorded. Blocking: a bad target must not reach datasets or compendia.",
+            description="The published target reads back (finite, ascending, one value per gene of its gene "
+            "set, sha256 as recorded) and was built from at least its minimum number of samples. Blocking: "
+            "a bad or below-minimum target must not reach datasets or compendia.",
         )
     ],
     description=(
         "Quantile-normalization target of one organism: mean of the sorted vectors of its largest Affymetrix "
-        "platform's raw-processed samples (>= 100 by default), else its largest technology (flagged); "
-        "published as references/qn_targets/<ORGANISM>/target.txt."
+        "platform's raw-processed samples (>= min_samples, 100 by default, refine.bio's rule), else of its "
+        "tximport vectors under the same minimum; below it a flagged target is built for inspection and "
+        "blocked. Published as references/qn_targets/<ORGANISM>/target.txt."
     ),
 )
 def qn_target(
-    context: dg.AssetExecutionContext, storage: StorageResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: QnTargetConfig,
+    storage: StorageResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     from refine_assets.lib.delivery.targets import QnTargetError, build_qn_target
 
     organism = context.partition_key
     try:
-        record = build_qn_target(warehouse.db_path(), storage.get_store(), organism, log=context.log.info)
+        record = build_qn_target(
+            warehouse.db_path(),
+            storage.get_store(),
+            organism,
+            min_samples=config.min_samples,
+            log=context.log.info,
+        )
     except QnTargetError as exc:
         raise dg.Failure(description=f"{organism}: {exc}", allow_retries=False) from exc
     meta = {k: v for k, v in record.items() if isinstance(v, int | float | str) and k not in ("created_at",)}
@@ -68,7 +90,7 @@ def _target_check(storage: StorageResource, organism: str, record: dict) -> dg.A
 
     problems: list[str] = []
     try:
-        values, _ = load_qn_target(storage.get_store(), organism)
+        values, _ = load_qn_target(storage.get_store(), organism, allow_below_minimum=True)
     except QnTargetError as exc:
         values, problems = np.array([]), [str(exc)]
     genes = (record.get("details") or {}).get("num_genes")
@@ -80,11 +102,20 @@ def _target_check(storage: StorageResource, organism: str, record: dict) -> dg.A
         problems.append(f"{values.size} values for {genes} genes")
     if not values.size and not problems:
         problems.append("empty target")
+    details = record.get("details") or {}
+    if details.get("flagged"):
+        problems.append(details.get("flag_reason") or "below its minimum number of samples")
     return dg.AssetCheckResult(
         check_name="qn_target_valid",
         passed=not problems,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"values": int(values.size), "problems": dg.MetadataValue.json(problems)},
+        description="; ".join(problems) if problems else "target readable and built from enough samples",
+        metadata={
+            "values": int(values.size),
+            "num_samples": int(details.get("num_samples") or 0),
+            "min_samples": int(details.get("min_samples") or 0),
+            "problems": dg.MetadataValue.json(problems),
+        },
     )
 
 

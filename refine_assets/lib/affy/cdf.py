@@ -34,7 +34,6 @@ against what the file holds, so a truncated file is an error. Hu6800 (22 MB, 7,1
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import struct
 import zlib
@@ -255,7 +254,7 @@ def _parse_cell_rows(
     column_types["X"] = pa.string()
     try:
         table = pacsv.read_csv(
-            io.BytesIO(blob),
+            pa.BufferReader(blob),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 20),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
             convert_options=pacsv.ConvertOptions(column_types=column_types, include_columns=list(wanted)),

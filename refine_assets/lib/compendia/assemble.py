@@ -31,7 +31,6 @@ Unreadable vectors are recorded with a reason instead of failing the build.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +120,7 @@ def _read_table(store: ArtifactStore, key: str):
     except (KeyError, FileNotFoundError, OSError) as exc:
         return None, None, f"the processed vector could not be read ({key}: {exc})"
     try:
-        table = pq.read_table(io.BytesIO(data), columns=["id", "value"])
+        table = pq.read_table(pa.BufferReader(data), columns=["id", "value"])
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, None, f"the processed vector is not a readable id/value Parquet file ({key}: {first})"

@@ -17,14 +17,23 @@ from raw* when ``samples.has_raw`` is true and that step is not the submitter-pr
    ``A-AFFY-44`` count together; the accession when no code is known). The platform with the most
    samples wins (ties: the smaller code); it is used when it has at least ``min_samples`` (default
    100, ``>=``) samples.
-2. **Fallback** (``method = "fallback_largest_technology"``, ``flagged: true`` with the reason), when no
-   Affymetrix platform qualifies: the technology (``MICROARRAY`` or ``RNA-SEQ``) with the most
-   raw-processed samples (ties: MICROARRAY); for microarrays its largest platform, for RNA-seq all
-   tximport vectors, **log2(x + 1)-transformed** (lengthScaledTPM is not logged; the target then lives on
-   the log2 scale, like the microarray ones). At least ``fallback_min_samples`` (default 1) are needed.
-   This keeps RNA-seq-only organisms downloadable; the flag tells users the target is not the
-   refine.bio-style Affymetrix consensus.
-3. ``platform=`` overrides the choice (refine.bio's ``create_qn_target --platform``):
+2. **RNA-seq** (``method = "rnaseq_tximport"``), when no Affymetrix platform qualifies (RNA-seq-only
+   organisms): every tximport vector of the organism, **log2(x + 1)-transformed** (lengthScaledTPM is not
+   logged; the target then lives on the log2 scale, like the microarray ones), used under **the same
+   minimum** ``min_samples``. refine.bio built none, so none of those organisms' samples were
+   downloadable with QN.
+3. **Below the minimum** (``method = "below_minimum_largest_technology"``, ``flagged: true`` with the
+   reason): otherwise, a target of the technology with the most raw-processed samples (ties:
+   MICROARRAY; for microarrays its largest platform) is still built for inspection (at least
+   ``fallback_min_samples``, default 1), but it is **never used silently**: :func:`load_qn_target`
+   refuses it (datasets then drop those samples with that reason, compendia fail), and the blocking
+   asset check ``qn_target_valid`` fails. A target whose usable samples fall below the minimum after
+   unreadable vectors are skipped is flagged the same way.
+
+The minimum is configurable (``min_samples``: the ``qn_target`` asset's config, the CLI's
+``--min-samples``) and recorded in the target's record; ``docs/quantile-normalization.md``.
+
+4. ``platform=`` overrides the choice (refine.bio's ``create_qn_target --platform``):
    ``method = "platform_override"``, any raw-processed samples of that platform code or accession.
 
 Build (:func:`build_qn_target`): each chosen vector is loaded and sanitized exactly as for delivery
@@ -64,6 +73,7 @@ from refine_assets.lib.storage import ArtifactStore
 __all__ = [
     "DEFAULT_MIN_SAMPLES",
     "QN_TARGET_KIND",
+    "QnTargetBelowMinimumError",
     "QnTargetError",
     "QnTargetNotFoundError",
     "TargetPlan",
@@ -87,6 +97,10 @@ class QnTargetError(ValueError):
 
 class QnTargetNotFoundError(QnTargetError, LookupError):
     """No QN target has been built for the organism."""
+
+
+class QnTargetBelowMinimumError(QnTargetError):
+    """The organism's target was built from fewer samples than its minimum: not to be used."""
 
 
 def normalize_organism(name: str) -> str:
@@ -229,6 +243,18 @@ def plan_qn_target(
         if affy_counts
         else "no Affymetrix sample processed from raw"
     )
+    rnaseq = df[(df["technology"] == "RNA-SEQ") & (df["step"] == RNASEQ_STEP)]
+    if len(rnaseq) >= min_samples:
+        # the same minimum, for organisms whose Affymetrix platforms do not qualify (RNA-seq-only ones)
+        return _plan(
+            organism,
+            "rnaseq_tximport",
+            rnaseq,
+            "RNA-SEQ",
+            None,
+            _platform_counts(rnaseq),
+            min_samples=min_samples,
+        )
     by_tech = df[df["technology"].isin(["MICROARRAY", "RNA-SEQ"])]
     if by_tech.empty:
         raise QnTargetError(f"{organism}: no QN target possible: {why}, and no other raw-processed sample")
@@ -248,12 +274,15 @@ def plan_qn_target(
             f"{organism}: no QN target possible: {why}; the largest technology {tech} has "
             f"{len(part)} usable samples (< {fallback_min_samples})"
         )
-    reason = f"{why}; built from the largest technology {tech} ({len(part)} samples)"
+    reason = (
+        f"below the minimum of {min_samples} samples: {why}; built from the largest technology {tech} "
+        f"({len(part)} samples)"
+    )
     if tech == "RNA-SEQ":
         reason += " on log2(lengthScaledTPM + 1)"
     return _plan(
         organism,
-        "fallback_largest_technology",
+        "below_minimum_largest_technology",
         part,
         tech,
         platform_name,
@@ -359,6 +388,10 @@ def build_qn_target(
             skipped[sample] = "gene set differs from the one shared by most samples"
     target = acc.result()
     genes = first_ids
+    flagged, flag_reason = plan.flagged, plan.flag_reason
+    if not flagged and len(used) < plan.min_samples:  # enough candidates, too few readable ones
+        flagged = True
+        flag_reason = f"below the minimum of {plan.min_samples} samples: {len(used)} usable of {len(plan.samples)}"
     base = f"references/{QN_TARGET_KIND}/{organism}"
     with store.writer(f"{base}/genes.txt") as path:
         path.write_text("\n".join(genes.tolist()) + "\n", encoding="utf-8")
@@ -376,8 +409,8 @@ def build_qn_target(
         "details": {
             "organism": organism,
             "method": plan.method,
-            "flagged": plan.flagged,
-            "flag_reason": plan.flag_reason,
+            "flagged": flagged,
+            "flag_reason": flag_reason,
             "technology": plan.technology,
             "platform": plan.platform,
             "platform_accessions": plan.platform_accessions,
@@ -409,10 +442,14 @@ def qn_target_record(store: ArtifactStore, organism: str) -> dict[str, Any] | No
     return read_record(store, QN_TARGET_KIND, normalize_organism(organism))
 
 
-def load_qn_target(store: ArtifactStore, organism: str) -> tuple[np.ndarray, dict[str, Any]]:
+def load_qn_target(
+    store: ArtifactStore, organism: str, *, allow_below_minimum: bool = False
+) -> tuple[np.ndarray, dict[str, Any]]:
     """``(target values, record)`` of an organism; :class:`QnTargetNotFoundError` when not built.
 
-    The file's sha256 is checked against the record (a mismatch raises :class:`QnTargetError`).
+    The file's sha256 is checked against the record (a mismatch raises :class:`QnTargetError`). A target
+    built from fewer samples than its minimum (``details.flagged``) is never used silently: it raises
+    :class:`QnTargetBelowMinimumError` unless ``allow_below_minimum`` (inspection, tests) is given.
     """
     from refine_assets.lib.qn import TargetFormatError, read_target
     from refine_assets.lib.storage import file_sha256
@@ -423,6 +460,13 @@ def load_qn_target(store: ArtifactStore, organism: str) -> tuple[np.ndarray, dic
         raise QnTargetNotFoundError(
             f"no QN target for organism {organism} (build it with `refine-assets references qn-target "
             f"{organism} --build`)"
+        )
+    details = record.get("details") or {}
+    if details.get("flagged") and not allow_below_minimum:
+        raise QnTargetBelowMinimumError(
+            f"QN target of {organism} is not used: {details.get('flag_reason') or 'below its minimum'} "
+            f"(refine.bio builds a target only from at least {details.get('min_samples', DEFAULT_MIN_SAMPLES)} "
+            "samples; lower the minimum explicitly to accept it)"
         )
     key = qn_target_key(organism)
     try:

@@ -31,7 +31,6 @@ vectors.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 
@@ -143,11 +142,10 @@ def read_vector_arrays(store: ArtifactStore, key: str) -> tuple[pa.Array, np.nda
     provenance JSON under the ``refine_assets`` metadata key), read without converting ids to Python
     objects.
     """
-    import pyarrow.parquet as pq
 
     from refine_assets.lib.processing.vectors import METADATA_KEY
 
-    table = pq.read_table(io.BytesIO(store.get_bytes(key)), columns=["id", "value"])
+    table = store.read_parquet(key, columns=["id", "value"])
     meta = table.schema.metadata or {}
     provenance = json.loads(meta.get(METADATA_KEY, b"{}"))
     values = table.column("value").to_numpy().astype(np.float64, copy=False)

@@ -23,12 +23,10 @@ iterations and convergence, probe and probeset counts.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from refine_assets.lib.affy.cel import CelFormatError, read_cel
 from refine_assets.lib.affy.probes import read_probe_table_parquet
@@ -190,7 +188,7 @@ class AffymetrixProcessor:
         cache_key = (key, cw_record["version"], len(ids), hash(tuple(ids)))
         if cache_key not in self._mappings:
             mapper = PlatformMapper(
-                pq.read_table(io.BytesIO(self.env.store.get_bytes(key))),
+                self.env.store.read_parquet(key),
                 cw,
                 name=sample.platform_accession or code,
             )

@@ -128,7 +128,7 @@ def read_ledger(store: ArtifactStore, experiment: str) -> dict[tuple[str, str], 
     key = ledger_key(experiment)
     if not store.exists(key):
         return {}
-    rows = pq.read_table(io.BytesIO(store.get_bytes(key))).to_pylist()
+    rows = store.read_parquet(key).to_pylist()
     out = {}
     for r in rows:
         for col in ("versions", "metrics", "input_checksums"):

@@ -15,11 +15,8 @@ falls back to the submitter-processed table when the survey has one.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
-
-import pyarrow.parquet as pq
 
 from refine_assets.lib.illumina.detect import candidate_platforms, detect_platform
 from refine_assets.lib.illumina.parse import IlluminaParseError, SampleRef, parse_illumina_file
@@ -64,7 +61,7 @@ class IlluminaProcessor:
             tb_key = (record.get("files") or {}).get("tiebreak.parquet")
             tiebreak = None
             if tb_key:
-                tb = pq.read_table(io.BytesIO(self.env.store.get_bytes(tb_key)))
+                tb = self.env.store.read_parquet(tb_key)
                 tiebreak = dict(zip(tb["probe_id"].to_pylist(), tb["ensembl_id"].to_pylist(), strict=True))
             return table, tiebreak
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-
-import pyarrow.parquet as pq
 
 from refine_assets.lib.processing.framework import SampleInput
 from refine_assets.lib.storage import ArtifactStore
@@ -20,7 +17,7 @@ def survey_manifest(store: ArtifactStore, experiment: str) -> dict:
 
 
 def _rows(store: ArtifactStore, key: str) -> list[dict]:
-    return pq.read_table(io.BytesIO(store.get_bytes(key))).to_pylist()
+    return store.read_parquet(key).to_pylist()
 
 
 def load_sample_inputs(store: ArtifactStore, experiment: str) -> list[SampleInput]:

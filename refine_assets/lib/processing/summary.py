@@ -21,7 +21,7 @@ _RUN_OR_SAMPLE = re.compile(r"\b(GSM|SRR|ERR|DRR|SRX|ERX|DRX)\d+\b")
 
 def generic_reason(reason: str, sample: str) -> str:
     """``reason`` with the sample's accession as ``<sample>`` and GSM/SRR/ERR/DRR ids as ``GSM…``."""
-    text = reason.replace(sample, "<sample>")
+    text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(sample)}(?![A-Za-z0-9])", "<sample>", reason)
     return _RUN_OR_SAMPLE.sub(lambda m: f"{m.group(1)}…", text)
 
 

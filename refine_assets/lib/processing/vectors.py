@@ -53,7 +53,7 @@ def write_vector(
 
 def read_vector(store: ArtifactStore, key: str) -> tuple[pd.Series, dict]:
     """(values indexed by id, provenance dict) of a stored vector."""
-    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    table = store.read_parquet(key)
     meta = table.schema.metadata or {}
     provenance = json.loads(meta.get(METADATA_KEY, b"{}"))
     series = pd.Series(

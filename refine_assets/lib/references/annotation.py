@@ -39,7 +39,7 @@ def read_annotation_table(path: str | Path) -> pa.Table:
     body = "\n".join((["ID\tGB_ACC"] if headerless else []) + lines).encode()
     try:
         table = pacsv.read_csv(
-            io.BytesIO(body),
+            pa.BufferReader(body),
             parse_options=pacsv.ParseOptions(
                 delimiter="\t", quote_char=False, invalid_row_handler=lambda _r: "skip"
             ),

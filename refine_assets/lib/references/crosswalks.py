@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from refine_assets.lib.crosswalk import GeneCrosswalk, crosswalk_from_frame
 from refine_assets.lib.references.artifacts import read_record
@@ -45,7 +43,7 @@ def build_crosswalk_reference(
 
 def crosswalk_from_record(store: ArtifactStore, record: dict) -> GeneCrosswalk:
     """The crosswalk a reference record points to (its ``sha256`` is the record's content version)."""
-    table = pq.read_table(io.BytesIO(store.get_bytes(record["key"]))).to_pandas()
+    table = store.read_parquet(record["key"]).to_pandas()
     pairs = {t: g[["key", "ensembl_gene_id"]].reset_index(drop=True) for t, g in table.groupby("id_type")}
     details = record.get("details") or {}
     return GeneCrosswalk(

@@ -647,9 +647,7 @@ class SubmitterProcessor:
 
     def process(self, sample):
         """The gene vector of ``sample`` from its stored submitter table (ProcessedSample)."""
-        import io
 
-        import pyarrow.parquet as pq
 
         from refine_assets.lib.processing.framework import ProcessedSample, ProcessingError
 
@@ -668,10 +666,10 @@ class SubmitterProcessor:
         try:
             mapper = self._mappers.get(key)
             if mapper is None:
-                ptable = pq.read_table(io.BytesIO(self.store.get_bytes(platform_entry["key"])))
+                ptable = self.store.read_parquet(platform_entry["key"])
                 mapper = PlatformMapper(ptable, cw, name=gpl or "platform")
                 self._mappers[key] = mapper
-            stable = pq.read_table(io.BytesIO(self.store.get_bytes(table_entry["key"])))
+            stable = self.store.read_parquet(table_entry["key"])
             result = process_sample_table(
                 stable,
                 mapper,
@@ -728,11 +726,9 @@ class SubmitterProcessor:
         try:
             mapper = self._mappers.get(key)
             if mapper is None:
-                import io
 
-                import pyarrow.parquet as pq
 
-                ptable = pq.read_table(io.BytesIO(self.store.get_bytes(annotation[0])))
+                ptable = self.store.read_parquet(annotation[0])
                 mapper = PlatformMapper(ptable, cw, name=sample.internal_platform_code or "platform")
                 self._mappers[key] = mapper
             result = process_sample_table(
