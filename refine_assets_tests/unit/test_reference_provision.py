@@ -245,3 +245,40 @@ def test_replay_fetcher_extracts_the_member_of_a_registered_archive(tmp_path: Pa
         assert got.name == "S1_sample_table.txt" and got.read_text() == "ID_REF\tVALUE\n"
     with pytest.raises(FetchError, match=r"no member named S2_sample_table\.txt"):
         ReplayFetcher({url: archive}, tmp_path / "work").fetch(url, "S2_sample_table.txt")
+
+
+def test_fast_rda_reader_equals_the_rdata_library_on_factors_and_missing_values(
+    tmp_path: Path, rscript: str
+) -> None:
+    import subprocess
+    import warnings
+
+    import rdata
+    import rdata.conversion
+
+    from refine_assets.lib.references.rdata_xdr import UnsupportedRData, read_rda_data_frames
+
+    script = tmp_path / "save.R"
+    rda = tmp_path / "x.rda"
+    script.write_text(
+        "df <- data.frame(sequence = c('ACGT', NA, 'TTTT'), x = c(1L, NA, 3L), score = c(0.5, NA, -1e-300),\n"
+        "  Target.Strandedness = factor(c('Antisense', 'Sense', NA)), stringsAsFactors = FALSE)\n"
+        "class(df) <- c('probetable', 'data.frame')\n"
+        f"pkgprobe <- df; other <- 1:10; save(pkgprobe, other, file = '{rda}', compress = 'xz')\n"
+    )
+    subprocess.run([rscript, "--vanilla", str(script)], check=True, capture_output=True)
+    fast = read_rda_data_frames(rda.read_bytes())
+    assert list(fast) == ["pkgprobe"]  # the integer vector is not a data.frame
+    got = fast["pkgprobe"]
+    constructors = dict(rdata.conversion.DEFAULT_CLASS_MAP)
+    constructors["probetable"] = rdata.conversion.dataframe_constructor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = rdata.conversion.convert(rdata.parser.parse_data(rda.read_bytes()), constructors)["pkgprobe"]
+    assert got["sequence"].tolist() == ["ACGT", None, "TTTT"]
+    assert got["Target.Strandedness"].tolist() == ["Antisense", "Sense", None]
+    assert [str(v) for v in ref["Target.Strandedness"]] == ["Antisense", "Sense", "nan"]
+    np.testing.assert_array_equal(got["x"].to_numpy(), [1.0, np.nan, 3.0])
+    np.testing.assert_array_equal(got["score"].to_numpy(), ref["score"].to_numpy())
+    with pytest.raises(UnsupportedRData):
+        read_rda_data_frames(b"RDA2\nA\n")

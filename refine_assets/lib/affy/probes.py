@@ -36,6 +36,7 @@ import gzip
 import io
 import json
 import os
+import struct
 import tarfile
 import tempfile
 import warnings
@@ -249,6 +250,16 @@ def _platform_from_name(path: Path) -> str:
 
 
 def _parse_rda(data: bytes, name: str) -> dict:
+    """Objects of an ``.rda``: the data.frames through the fast XDR reader, else everything through the
+    general ``rdata`` library (constructs the fast reader does not decode)."""
+    from refine_assets.lib.references.rdata_xdr import UnsupportedRData, read_rda_data_frames
+
+    try:
+        frames = read_rda_data_frames(data)
+        if frames:
+            return frames
+    except (UnsupportedRData, struct.error, IndexError, ValueError, EOFError, OSError):
+        pass
     import rdata
     import rdata.conversion
 
