@@ -181,16 +181,14 @@ class ArtifactStore(ABC):
     def read_parquet(self, key: str, columns: list[str] | None = None):
         """The Parquet artifact ``key`` as a pyarrow Table (``columns``: a subset).
 
-        The bytes are handed to Arrow as a native buffer, never as a Python file object: Arrow may
-        release a file reader on one of its worker threads after the call returns, and releasing a
-        Python file object there needs the GIL, which aborts the process when it happens while the
-        interpreter shuts down (pyarrow ``PyReadableFile`` destructor; seen as "terminate called
-        without an active exception" at the exit of a CLI command).
+        The bytes reach Arrow as an Arrow-owned copy, never as a Python object
+        (:mod:`refine_assets.lib.arrow_buffers` says why); local stores read the file itself.
         """
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(pa.BufferReader(self.get_bytes(key)), columns=columns)
+        from refine_assets.lib.arrow_buffers import native_reader
+
+        return pq.read_table(native_reader(self.get_bytes(key)), columns=columns)
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -298,6 +296,12 @@ class LocalArtifactStore(ArtifactStore):
                 return
             raise ArtifactNotFoundError(path.as_uri())
         path.unlink()
+
+    def read_parquet(self, key: str, columns: list[str] | None = None):
+        """The Parquet file itself (Arrow opens it natively)."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(str(self._existing(key)), columns=columns)
 
     def read_sha256(self, key: str) -> str:
         return file_sha256(self._existing(key))[0]

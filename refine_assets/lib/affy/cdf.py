@@ -225,6 +225,8 @@ def _parse_cell_rows(
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    from refine_assets.lib.arrow_buffers import native_reader
+
     # Count and join the cell rows without copying each section first (memoryview slices).
     counts = np.fromiter(
         (
@@ -254,7 +256,7 @@ def _parse_cell_rows(
     column_types["X"] = pa.string()
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(blob),
+            native_reader(blob),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 20),
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
             convert_options=pacsv.ConvertOptions(column_types=column_types, include_columns=list(wanted)),

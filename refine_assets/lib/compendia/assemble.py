@@ -115,12 +115,14 @@ def _read_table(store: ArtifactStore, key: str):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from refine_assets.lib.arrow_buffers import native_reader
+
     try:
         data = store.get_bytes(key)
     except (KeyError, FileNotFoundError, OSError) as exc:
         return None, None, f"the processed vector could not be read ({key}: {exc})"
     try:
-        table = pq.read_table(pa.BufferReader(data), columns=["id", "value"])
+        table = pq.read_table(native_reader(data), columns=["id", "value"])
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, None, f"the processed vector is not a readable id/value Parquet file ({key}: {first})"

@@ -127,7 +127,10 @@ def build_quantpendium(
                     raise QuantpendiumError(f"{organism}: {run}: quant.sf missing from storage ({key})")
                 with store.local_path(key) as path:
                     if key.endswith(".gz"):  # stored compressed: ship salmon's plain quant.sf
-                        with gzip.open(path, "rb") as src, zf.open(f"{exp}/{run}/quant.sf", "w", force_zip64=True) as dst:
+                        with (
+                            gzip.open(path, "rb") as src,
+                            zf.open(f"{exp}/{run}/quant.sf", "w", force_zip64=True) as dst,
+                        ):
                             shutil.copyfileobj(src, dst, 1 << 20)
                     else:
                         zf.write(path, f"{exp}/{run}/quant.sf")

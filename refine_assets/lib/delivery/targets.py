@@ -391,7 +391,9 @@ def build_qn_target(
     flagged, flag_reason = plan.flagged, plan.flag_reason
     if not flagged and len(used) < plan.min_samples:  # enough candidates, too few readable ones
         flagged = True
-        flag_reason = f"below the minimum of {plan.min_samples} samples: {len(used)} usable of {len(plan.samples)}"
+        flag_reason = (
+            f"below the minimum of {plan.min_samples} samples: {len(used)} usable of {len(plan.samples)}"
+        )
     base = f"references/{QN_TARGET_KIND}/{organism}"
     with store.writer(f"{base}/genes.txt") as path:
         path.write_text("\n".join(genes.tolist()) + "\n", encoding="utf-8")

@@ -95,4 +95,3 @@ def illumina_qc(outcomes: Sequence[SampleOutcome]) -> tuple[bool, str, dict]:
             "em_not_converged": unconverged,
         },
     )
-

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from refine_assets.lib.arrow_buffers import native_reader
 from refine_assets.lib.references.artifacts import reference_key, write_record
 from refine_assets.lib.storage import ArtifactStore, file_sha256
 
@@ -39,7 +40,7 @@ def read_annotation_table(path: str | Path) -> pa.Table:
     body = "\n".join((["ID\tGB_ACC"] if headerless else []) + lines).encode()
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(body),
+            native_reader(body),
             parse_options=pacsv.ParseOptions(
                 delimiter="\t", quote_char=False, invalid_row_handler=lambda _r: "skip"
             ),

@@ -320,7 +320,9 @@ def build_reference(store: ArtifactStore, source: ReferenceSource, fetch: Callab
         raise
     except Exception as exc:  # download or format errors of the input, named with the URL
         detail = str(exc)
-        message = f"cannot build: {detail}" if "://" in detail else f"cannot build from {source.url}: {detail}"
+        message = (
+            f"cannot build: {detail}" if "://" in detail else f"cannot build from {source.url}: {detail}"
+        )
         raise ReferenceUnavailable(source.kind, source.name, message, (source.url,)) from exc
 
 

@@ -68,6 +68,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from refine_assets.lib.arrow_buffers import native_reader
 from refine_assets.lib.crosswalk import GeneCrosswalk
 from refine_assets.lib.idmap import MIN_COVERAGE, IdMappingError, PlatformMapper
 from refine_assets.lib.submitter.log2 import Log2Decision, Log2Error, Log2Result, apply_log2, detect_log2
@@ -426,7 +427,7 @@ def _delimited_table(raw: bytes, label: str) -> tuple[pa.Table, bool]:
     internal = [f"c{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(rows),
+            native_reader(rows),
             pacsv.ReadOptions(column_names=internal, block_size=1 << 24),
             pacsv.ParseOptions(
                 delimiter=delimiter, quote_char=False, double_quote=False, ignore_empty_lines=True
@@ -648,7 +649,6 @@ class SubmitterProcessor:
     def process(self, sample):
         """The gene vector of ``sample`` from its stored submitter table (ProcessedSample)."""
 
-
         from refine_assets.lib.processing.framework import ProcessedSample, ProcessingError
 
         manifest = self._manifest(sample.experiment_accession)
@@ -726,8 +726,6 @@ class SubmitterProcessor:
         try:
             mapper = self._mappers.get(key)
             if mapper is None:
-
-
                 ptable = self.store.read_parquet(annotation[0])
                 mapper = PlatformMapper(ptable, cw, name=sample.internal_platform_code or "platform")
                 self._mappers[key] = mapper

@@ -45,6 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from refine_assets.lib.arrow_buffers import native_reader
+
 SoftSource = bytes | bytearray | memoryview | str | os.PathLike | IO[bytes] | IO[str]
 
 _TABLE_BEGIN = re.compile(rb"!(\w+?)_table_begin[ \t\r]*$", re.IGNORECASE)
@@ -407,7 +409,7 @@ def _read_table(body: pa.Buffer, names: list[str], owner: SoftEntity, label: str
         strings_can_be_null=True,
     )
     try:
-        table = pacsv.read_csv(pa.BufferReader(body), read_opts, parse_opts, convert_opts)
+        table = pacsv.read_csv(native_reader(body), read_opts, parse_opts, convert_opts)
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "invalid UTF8" in message or "invalid utf8" in message.lower():

@@ -158,7 +158,9 @@ def _platform_index() -> dict[str, SupportedPlatform]:
 @functools.cache
 def supported_rnaseq_models() -> tuple[RnaSeqModel, ...]:
     """All rows of ``supported_rnaseq_models.csv`` (cached)."""
-    return tuple(RnaSeqModel(r["model"], r["manufacturer"]) for r in read_data_csv("supported_rnaseq_models.csv"))
+    return tuple(
+        RnaSeqModel(r["model"], r["manufacturer"]) for r in read_data_csv("supported_rnaseq_models.csv")
+    )
 
 
 @functools.cache
