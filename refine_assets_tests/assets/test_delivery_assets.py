@@ -26,11 +26,15 @@ def test_target_then_dataset_with_checks(tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("organism", [HUMAN])
         target = dg.materialize(
-            [qn_target], partition_key=HUMAN, instance=instance, resources=_resources(store, db)
+            [qn_target],
+            partition_key=HUMAN,
+            instance=instance,
+            resources=_resources(store, db),
+            run_config={"ops": {"qn_target": {"config": {"min_samples": 10}}}},  # 12 samples >= 10
         )
         (check,) = target.get_asset_check_evaluations()
         assert check.check_name == "qn_target_valid" and check.passed
-        assert check.metadata["values"].value == 300
+        assert check.metadata["values"].value == 300 and check.metadata["min_samples"].value == 10
         request = {"data": {"GSE1": "ALL"}, "aggregate_by": "EXPERIMENT", "quantile_normalize": True}
         config = {"ops": {"dataset": {"config": {"request": json.dumps(request)}}}}
         ds = dg.materialize([dataset], instance=instance, resources=_resources(store, db), run_config=config)
@@ -43,6 +47,37 @@ def test_target_then_dataset_with_checks(tmp_path: Path) -> None:
         assert md[key].value.startswith("![") and "data:image/svg+xml;base64," in md[key].value
     spec = next(iter(qn_target.check_specs))
     assert spec.blocking  # a bad target stops datasets and compendia in automation
+
+
+def test_target_below_the_minimum_blocks_and_datasets_say_so(tmp_path: Path) -> None:
+    store, db = make_world(tmp_path, {"GSE1": [affy(f"GSM{i:02d}", seed=i) for i in range(12)]})
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("organism", [HUMAN])
+        target = dg.materialize(  # refine.bio's default minimum, 100: 12 samples are not enough
+            [qn_target],
+            partition_key=HUMAN,
+            instance=instance,
+            resources=_resources(store, db),
+            raise_on_error=False,
+        )
+        (check,) = target.get_asset_check_evaluations()
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+        assert "below the minimum of 100 samples" in check.description
+        assert check.metadata["num_samples"].value == 12 and check.metadata["min_samples"].value == 100
+        request = {"data": {"GSE1": "ALL"}, "aggregate_by": "EXPERIMENT", "quantile_normalize": True}
+        config = {"ops": {"dataset": {"config": {"request": json.dumps(request)}}}}
+        ds = dg.materialize(
+            [dataset],
+            instance=instance,
+            resources=_resources(store, db),
+            run_config=config,
+            raise_on_error=False,
+        )
+    # every sample needs the refused target: the dataset fails, saying why (with a partial request the
+    # samples are dropped and listed in the metadata with the same reason)
+    failure = next(e for e in ds.all_events if e.is_step_failure).step_failure_data.error
+    assert "no sample of the request can be delivered (12 filtered)" in failure.message
+    assert "QN target of HOMO_SAPIENS is not used: below the minimum of 100 samples" in failure.message
 
 
 def test_bad_targets_fail_the_check(tmp_path: Path) -> None:
