@@ -136,6 +136,26 @@ def sanitize_vector(
     return out_ids, out_vals, stats
 
 
+#: value scale of a per-sample vector by the ledger step that wrote it (see :func:`value_scale`)
+STEP_SCALES = {"affy_scan": "scan", "illumina_scan": "scan", "tximport": "length_scaled_tpm"}
+
+
+def value_scale(step: str | None, metrics: dict | None = None) -> str:
+    """The scale of a stored vector's values: ``scan`` (Affymetrix/Illumina SCAN: background-standardised
+    scores on a log scale, ``docs/scan.md``), ``length_scaled_tpm`` (tximport, not logged), ``log2``
+    (submitter-processed values we log2-transformed) or ``log_as_submitted`` (submitter-processed values
+    already on a log scale, base unknown; the ``log2`` metrics of ``lib/submitter/log2.py`` decide), else
+    ``unknown``."""
+    if step in STEP_SCALES:
+        return STEP_SCALES[step]
+    if step in ("submitter_processed", "no_op"):
+        log2 = (metrics or {}).get("log2")
+        if isinstance(log2, dict) and log2.get("transformed") is False:
+            return "log_as_submitted"
+        return "log2"
+    return "unknown"
+
+
 def read_vector_arrays(store: ArtifactStore, key: str) -> tuple[pa.Array, np.ndarray, dict]:
     """``(ids as Arrow strings, float64 values, provenance)`` of a stored vector.
 
