@@ -19,10 +19,12 @@ duplicate ids (one-to-many probe mappings, e.g. TP53 twice in a GEO submitter ta
 when the store is built, so SQL, dataset zips and compendia see the same number. Values are stored as
 float32 (relative error <= 2**-24 against the float64 mean; dataset zips store float32 too).
 
-**Layout for gene look-ups**: rows are sorted by ``gene_id`` then ``sample_accession`` and written in row
-groups of about ``sqrt(60 * rows)`` rows (4,096 to 1,048,576) with min/max statistics on ``gene_id``
-only, so ``WHERE gene_id = 'ENSG...'`` reads each part's footer and one row group: about 2 % of a part,
-measured in ``benchmarks/bench_expression.py``, instead of every per-sample vector file.
+**Layout for gene look-ups**: rows are sorted by ``gene_id`` then ``sample_accession``, written in row
+groups of ``sqrt(4096 * rows)`` rows (65,536 to 1,048,576) of 8 KiB pages, with min/max statistics on
+``gene_id`` only and a page index; ``WHERE gene_id = 'ENSG...'`` then reads each part's (small) footer,
+the page index of the one row group holding the gene and the gene's pages: 1-2 % of a 50-sample part
+(``benchmarks/bench_expression.py``), instead of every per-sample vector file. String columns are plain
+strings in Arrow so that Parquet's per-chunk dictionaries stay small.
 
 **Incremental**: :func:`compact_experiment` writes the parts of one experiment only; a part's key is
 stable, so recompacting an experiment replaces its parts atomically, and keys it no longer produces are
@@ -59,6 +61,8 @@ __all__ = [
 STORE_PREFIX = "expression/"
 UNKNOWN = "UNKNOWN"
 PART_COLUMNS = ("sample_accession", "gene_id", "value", "value_scale")
+#: target size of a data page: with the page index, a gene look-up reads only its pages of a row group
+DATA_PAGE_BYTES = 8192
 #: parquet key/value metadata key of a part (experiment, organism, platform, samples)
 METADATA_KEY = b"refine_assets_expression"
 
@@ -81,9 +85,10 @@ def part_key(organism: str | None, platform: str | None, experiment: str) -> str
 
 
 def row_group_rows(n_rows: int) -> int:
-    """Rows per row group: ``sqrt(60 * n_rows)`` clamped to [4096, 2**20] (balances the footer, which
-    grows with the number of row groups, against the one row group a gene look-up reads)."""
-    return int(min(1 << 20, max(4096, math.sqrt(60.0 * max(n_rows, 1)))))
+    """Rows per row group: ``sqrt(4096 * n_rows)`` clamped to [65,536, 2**20] (the footer grows with the
+    number of row groups; within the one row group a gene falls in, the page index narrows the read to
+    the gene's pages)."""
+    return int(min(1 << 20, max(1 << 16, math.sqrt(4096.0 * max(n_rows, 1)))))
 
 
 @dataclass(frozen=True)
@@ -132,8 +137,10 @@ class CompactionResult:
     removed: list[str] = field(default_factory=list)
 
 
-def _dictionary(indices: np.ndarray, values: Sequence[str]) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(list(values), pa.string()))
+def _strings(indices: np.ndarray, values: Sequence[str] | pa.Array) -> pa.Array:
+    """Plain strings ``values[indices]`` (Parquet then builds a small dictionary per column chunk; an
+    Arrow dictionary array would repeat its whole dictionary - every gene - in every row group)."""
+    return pa.array(values, pa.string()).take(pa.array(indices, pa.int32()))
 
 
 def part_table(
@@ -154,9 +161,9 @@ def part_table(
         rank = np.empty_like(by_name)
         rank[by_name] = np.arange(len(by_name))
         gene_codes = rank[encoded.indices.to_numpy()].astype(np.int32)
-        genes = encoded.dictionary.take(pa.array(by_name)).to_pylist()
+        genes = encoded.dictionary.take(pa.array(by_name))
     else:
-        gene_codes, genes = np.array([], dtype=np.int32), []
+        gene_codes, genes = np.array([], dtype=np.int32), pa.array([], pa.string())
     sample_codes = np.repeat(np.arange(len(samples), dtype=np.int32), [len(x) for x in ids])
     vals = np.concatenate(values).astype(np.float32) if values else np.array([], dtype=np.float32)
     order = np.lexsort((sample_codes, gene_codes))
@@ -164,10 +171,10 @@ def part_table(
     scale_codes = np.array([scale_names.index(s) for s in scales], dtype=np.int32)[sample_codes[order]]
     return pa.table(
         {
-            "sample_accession": _dictionary(sample_codes[order], samples),
-            "gene_id": _dictionary(gene_codes[order], genes),
+            "sample_accession": _strings(sample_codes[order], samples),
+            "gene_id": _strings(gene_codes[order], genes),
             "value": pa.array(vals[order], pa.float32()),
-            "value_scale": _dictionary(scale_codes, scale_names),
+            "value_scale": _strings(scale_codes, scale_names),
         }
     )
 
@@ -181,6 +188,8 @@ def write_part(store: ArtifactStore, key: str, table: pa.Table, metadata: bytes 
             path,
             compression="zstd",
             row_group_size=row_group_rows(table.num_rows),
+            data_page_size=DATA_PAGE_BYTES,
+            write_page_index=True,
             use_dictionary=["sample_accession", "gene_id", "value_scale"],
             write_statistics=["gene_id"],
             sorting_columns=[pq.SortingColumn(1), pq.SortingColumn(0)],
