@@ -135,7 +135,9 @@ def check_contract(zip_path: Path) -> dict[str, Any]:
 def id_column(meta: pd.DataFrame) -> str:
     """``geo_accession`` for GEO-only groups (what the microarray notebooks select; a zip without that
     column fails there, as those notebooks would), else the accession."""
-    return "geo_accession" if (meta["refinebio_source_database"] == "GEO").all() else "refinebio_accession_code"
+    return (
+        "geo_accession" if (meta["refinebio_source_database"] == "GEO").all() else "refinebio_accession_code"
+    )
 
 
 def read_with_pandas(zip_path: Path) -> dict[str, dict[str, Any]]:

@@ -247,5 +247,7 @@ def test_missing_parts_make_the_view_fail_with_the_reason(world) -> None:
 
 
 def test_row_groups() -> None:
-    assert row_group_rows(10) == 65536 and row_group_rows(1_000_000) == 65536 and row_group_rows(10**8) == 640000
+    assert (
+        row_group_rows(10) == 65536 and row_group_rows(1_000_000) == 65536 and row_group_rows(10**8) == 640000
+    )
     assert row_group_rows(10**12) == 1 << 20

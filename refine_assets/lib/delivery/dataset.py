@@ -28,12 +28,15 @@ refine.bio ``processors/smasher.py`` + ``smashing_utils.py`` (teardown §6; refe
    (:func:`refine_assets.lib.ks.ks_gate` against the same target; failing samples are removed and listed
    in the filtered files unless ``keep_ks_failures``); **scaling** per gene across the remaining samples
    (:mod:`~refine_assets.lib.delivery.transform`); then the group's files are written into the zip.
-6. **Zip** (``ZIP_DEFLATED``, zip64), every member streamed (matrix rows in blocks, metadata row by row):
-   ``<KEY>/<KEY>.tsv`` (genes x samples, header ``Gene`` + sample accessions), ``<KEY>/metadata_<KEY>.tsv``,
-   and for species ``<KEY>/metadata_<KEY>.json``; top level ``aggregated_metadata.json``, ``README.md``,
-   ``LICENSE.txt`` and, if any sample was dropped, ``filtered_samples_metadata.json`` and
-   ``filtered_samples_metadata.tsv`` (with ``reason``). Written to a temp file beside the output, then
-   renamed (no partial zip ever visible); sha256 and size computed from the file.
+6. **Zip** (``ZIP_DEFLATED``, zip64) in refine.bio's names (``docs/datasets.md``), every member streamed
+   (matrix rows in blocks): ``<KEY>/<KEY>.tsv`` (genes x samples, header ``Gene`` + sample accessions),
+   after the last matrix every ``<KEY>/metadata_<KEY>.tsv`` with one header for the dataset
+   (:mod:`~refine_assets.lib.delivery.metadata_tsv`) and for species ``<KEY>/metadata_<KEY>.json``; top
+   level ``aggregated_metadata.json``, ``README.md``, ``LICENSE.TXT`` and, if any sample was dropped,
+   ``filtered_samples_metadata.json`` and ``.tsv`` (with ``reason``). ``quant_sf_only`` requests get
+   ``<KEY>/<RUN>_quant.sf`` files instead of matrices (:mod:`~refine_assets.lib.delivery.quantsf`).
+   Written to a temp file beside the output, then made 0644 and renamed (no partial zip ever visible);
+   sha256 and size computed from the file.
 7. **Record**: ``datasets/<id>/record.json`` in the store and (``record_in_warehouse``) a row in the
    warehouse table ``datasets`` (:func:`record_dataset`), both with URL, size and sha256; optionally the
    zip itself is uploaded to the store (``publish_key``).
