@@ -7,8 +7,8 @@ Usage::
 
 **Gene look-up** (for each ``--samples`` N): N synthetic human samples of ``--genes`` genes in experiments of
 ``--per-experiment`` samples, one part per experiment written by the store's own writer
-(``expression_store.part_table`` + ``write_part``, exactly what the compaction writes; the per-sample
-vector files are not generated at this size), and a warehouse with ``samples``, ``sample_harmonized``,
+(``expression_store.PartInput`` + ``write_part``, exactly what the compaction writes after reading and
+cleaning the vectors; the per-sample vector files are not generated at this size), and a warehouse with ``samples``, ``sample_harmonized``,
 ``expression_parts``, ``expression_samples`` and the ``expression`` views (``create_expression_views``).
 Then, each in a **fresh process**, once after dropping the page cache (``/proc/sys/vm/drop_caches``,
 when permitted: "cold") and once again ("warm"):
@@ -122,25 +122,27 @@ def build_lookup_store(root: Path, n_samples: int, n_genes: int, per_exp: int, s
     import pyarrow as pa
 
     from refine_assets.lib.delivery.expression_store import (
+        PartInput,
         create_expression_views,
         part_key,
-        part_table,
         write_part,
     )
     from refine_assets.lib.storage import LocalArtifactStore
     from refine_assets.lib.warehouse import apply_schema
 
     store = LocalArtifactStore(root / "store")
-    genes = _genes(n_genes)
+    genes = pa.array(_genes(n_genes).tolist(), pa.string())
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     parts, samples = [], []
     for e in range(0, n_samples, per_exp):
         exp = f"GSE{100000 + e // per_exp}"
         names = [f"GSM{1000000 + e + k}" for k in range(min(per_exp, n_samples - e))]
-        values = [rng.normal(0.5, 1.2, n_genes) for _ in names]
+        part = PartInput()
+        for name in names:
+            part.add(name, genes, rng.normal(0.5, 1.2, n_genes), "scan")
         key = part_key("HOMO_SAPIENS", "GPL570", exp)
-        p = write_part(store, key, part_table(names, [genes] * len(names), values, ["scan"] * len(names)))
+        p = write_part(store, key, part)
         parts.append(
             (exp, "HOMO_SAPIENS", "GPL570", key, p["url"], p["sha256"], p["size"], len(names), p["num_rows"])
         )

@@ -34,8 +34,9 @@ experiment whose processing ledger changed.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,7 @@ __all__ = [
     "PART_COLUMNS",
     "STORE_PREFIX",
     "CompactionResult",
+    "PartInput",
     "StoredSample",
     "VectorRef",
     "compact_experiment",
@@ -137,69 +139,112 @@ class CompactionResult:
     removed: list[str] = field(default_factory=list)
 
 
-def _strings(indices: np.ndarray, values: Sequence[str] | pa.Array) -> pa.Array:
-    """Plain strings ``values[indices]`` (Parquet then builds a small dictionary per column chunk; an
-    Arrow dictionary array would repeat its whole dictionary - every gene - in every row group)."""
-    return pa.array(values, pa.string()).take(pa.array(indices, pa.int32()))
+@dataclass
+class PartInput:
+    """The sanitized vectors of one part: per sample its sorted unique gene ids (Arrow strings), float
+    values and value scale."""
+
+    samples: list[str] = field(default_factory=list)
+    ids: list[pa.Array] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+    scales: list[str] = field(default_factory=list)
+
+    def add(self, sample: str, ids: pa.Array | Sequence[str], values: np.ndarray, scale: str) -> None:
+        self.samples.append(sample)
+        self.ids.append(ids if isinstance(ids, pa.Array) else pa.array(list(ids), pa.string()))
+        self.values.append(np.asarray(values, dtype=np.float32))
+        self.scales.append(scale)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(len(x) for x in self.ids)
 
 
-def part_table(
-    samples: Sequence[str], ids: Sequence[np.ndarray], values: Sequence[np.ndarray], scales: Sequence[str]
-) -> pa.Table:
-    """The long table of sanitized vectors (sorted unique ``ids[i]`` with ``values[i]`` of ``samples[i]``),
-    sorted by gene id then sample accession."""
-    order_samples = np.argsort(np.asarray(samples, dtype=object), kind="stable")
-    samples = [samples[i] for i in order_samples]
-    ids = [ids[i] for i in order_samples]
-    values = [values[i] for i in order_samples]
-    scales = [scales[i] for i in order_samples]
-    if ids:
-        encoded = pc.dictionary_encode(
-            pa.chunked_array([pa.array(x, pa.string()) for x in ids]).combine_chunks()
-        )
-        by_name = pc.sort_indices(encoded.dictionary).to_numpy()  # byte order = code-point order
-        rank = np.empty_like(by_name)
-        rank[by_name] = np.arange(len(by_name))
-        gene_codes = rank[encoded.indices.to_numpy()].astype(np.int32)
-        genes = encoded.dictionary.take(pa.array(by_name))
-    else:
-        gene_codes, genes = np.array([], dtype=np.int32), pa.array([], pa.string())
-    sample_codes = np.repeat(np.arange(len(samples), dtype=np.int32), [len(x) for x in ids])
-    vals = np.concatenate(values).astype(np.float32) if values else np.array([], dtype=np.float32)
-    order = np.lexsort((sample_codes, gene_codes))
-    scale_names = sorted(set(scales))
-    scale_codes = np.array([scale_names.index(s) for s in scales], dtype=np.int32)[sample_codes[order]]
-    return pa.table(
-        {
-            "sample_accession": _strings(sample_codes[order], samples),
-            "gene_id": _strings(gene_codes[order], genes),
-            "value": pa.array(vals[order], pa.float32()),
-            "value_scale": _strings(scale_codes, scale_names),
-        }
+PART_SCHEMA = pa.schema(
+    [
+        ("sample_accession", pa.string()),
+        ("gene_id", pa.string()),
+        ("value", pa.float32()),
+        ("value_scale", pa.string()),
+    ]
+)
+
+
+def _row_groups(part: PartInput) -> Iterator[pa.Table]:
+    """The part's rows sorted by gene id then sample accession, as one table per row group.
+
+    Samples are put in accession order; every sample's gene ids get codes in the sorted union of ids;
+    then, gene range by gene range (about :func:`row_group_rows` rows each), every sample's slice of
+    that range is gathered and stably sorted by gene code (sample order is kept within a gene). Memory:
+    4 + 4 bytes per value for codes and values, plus one row group of strings.
+    """
+    by_accession = sorted(range(len(part.samples)), key=lambda i: part.samples[i])
+    samples = [part.samples[i] for i in by_accession]
+    genes = pc.unique(pa.chunked_array([part.ids[i] for i in by_accession], pa.string()))
+    genes = genes.take(pc.sort_indices(genes))  # byte order = code-point order, as sanitize_vector
+    codes = [pc.index_in(part.ids[i], value_set=genes).to_numpy().astype(np.int32) for i in by_accession]
+    values = [part.values[i] for i in by_accession]
+    scales = [part.scales[i] for i in by_accession]
+    n_rows = sum(len(c) for c in codes)
+    if not n_rows:
+        return
+    per_gene = np.bincount(np.concatenate(codes), minlength=len(genes))
+    bounds = np.searchsorted(
+        np.cumsum(per_gene), np.arange(row_group_rows(n_rows), n_rows, row_group_rows(n_rows))
     )
+    edges = [0, *sorted(set((bounds + 1).tolist())), len(genes)]
+    sample_names = pa.array(samples, pa.string())
+    scale_names = pa.array(scales, pa.string())
+    for g0, g1 in itertools.pairwise(edges):
+        if g1 <= g0:
+            continue
+        chunk_codes, chunk_values, chunk_samples = [], [], []
+        for k, c in enumerate(codes):
+            i0, i1 = np.searchsorted(c, [g0, g1])
+            if i1 > i0:
+                chunk_codes.append(c[i0:i1])
+                chunk_values.append(values[k][i0:i1])
+                chunk_samples.append(np.full(i1 - i0, k, dtype=np.int32))
+        gc = np.concatenate(chunk_codes)
+        order = np.argsort(gc, kind="stable")  # samples were appended in accession order
+        sample_idx = pa.array(np.concatenate(chunk_samples)[order])
+        yield pa.table(
+            [
+                sample_names.take(sample_idx),
+                genes.take(pa.array(gc[order])),
+                pa.array(np.concatenate(chunk_values)[order], pa.float32()),
+                scale_names.take(sample_idx),
+            ],
+            schema=PART_SCHEMA,
+        )
 
 
-def write_part(store: ArtifactStore, key: str, table: pa.Table, metadata: bytes = b"{}") -> dict:
-    """Write ``table`` (:func:`part_table`) to ``key`` atomically; returns key, url, sha256, size, rows."""
-    table = table.replace_schema_metadata({METADATA_KEY: metadata})
-    with store.writer(key) as path:
-        pq.write_table(
-            table,
+def write_part(store: ArtifactStore, key: str, part: PartInput, metadata: bytes = b"{}") -> dict:
+    """Write ``part`` to ``key`` atomically, one row group at a time (module docstring: sorted by gene,
+    ``gene_id`` statistics, page index); returns key, url, sha256, size and the number of rows."""
+    n_rows = 0
+    with (
+        store.writer(key) as path,
+        pq.ParquetWriter(
             path,
+            PART_SCHEMA.with_metadata({METADATA_KEY: metadata}),
             compression="zstd",
-            row_group_size=row_group_rows(table.num_rows),
             data_page_size=DATA_PAGE_BYTES,
             write_page_index=True,
             use_dictionary=["sample_accession", "gene_id", "value_scale"],
             write_statistics=["gene_id"],
             sorting_columns=[pq.SortingColumn(1), pq.SortingColumn(0)],
-        )
+        ) as writer,
+    ):
+        for table in _row_groups(part):
+            writer.write_table(table, row_group_size=table.num_rows)
+            n_rows += table.num_rows
     return {
         "key": key,
         "url": store.url_for(key),
         "sha256": store.read_sha256(key),
         "size": store.size(key),
-        "num_rows": table.num_rows,
+        "num_rows": n_rows,
     }
 
 
@@ -225,7 +270,7 @@ def compact_experiment(
     written: set[str] = set()
     for (organism, platform), refs in sorted(groups.items()):
         key = part_key(organism, platform, experiment)
-        names, ids, values, scales, stored = [], [], [], [], []
+        part, stored = PartInput(), []
         for ref in sorted(refs, key=lambda r: r.sample):
             try:
                 raw_ids, raw_values, _prov = read_vector_arrays(store, ref.key)
@@ -235,15 +280,12 @@ def compact_experiment(
             except Exception as exc:  # corrupt Parquet, wrong columns
                 result.failed.append((ref.sample, f"cannot read {ref.key} ({type(exc).__name__}: {exc})"))
                 continue
-            gene_ids, vals, stats = sanitize_vector(raw_ids, raw_values)
-            if gene_ids.size == 0:
+            gene_ids, vals, stats = sanitize_vector(raw_ids, raw_values, arrow_ids=True)
+            if len(gene_ids) == 0:
                 result.failed.append((ref.sample, f"no gene id left in {ref.key} after cleaning"))
                 continue
             scale = value_scale(ref.step, ref.metrics)
-            names.append(ref.sample)
-            ids.append(gene_ids)
-            values.append(vals)
-            scales.append(scale)
+            part.add(ref.sample, gene_ids, vals, scale)
             stored.append(
                 StoredSample(
                     ref.sample,
@@ -262,18 +304,18 @@ def compact_experiment(
                     stats["n_missing_dropped"],
                 )
             )
-        if not names:
+        if not part.samples:
             continue
         meta = json.dumps(
-            {"experiment": experiment, "organism": organism, "platform": platform, "samples": names},
+            {"experiment": experiment, "organism": organism, "platform": platform, "samples": part.samples},
             sort_keys=True,
         ).encode()
-        part = write_part(store, key, part_table(names, ids, values, scales), meta)
-        part.update(organism=organism, platform=platform, num_samples=len(names))
-        result.parts.append(part)
+        written_part = write_part(store, key, part, meta)
+        written_part.update(organism=organism, platform=platform, num_samples=len(part.samples))
+        result.parts.append(written_part)
         result.samples.extend(stored)
         written.add(key)
-        log(f"expression store: {key}: {len(names)} samples, {part['num_rows']} rows")
+        log(f"expression store: {key}: {len(part.samples)} samples, {written_part['num_rows']} rows")
     for stale in sorted(set(previous_keys) - written):
         store.delete(stale, missing_ok=True)
         result.removed.append(stale)

@@ -82,9 +82,15 @@ def _as_string_array(ids) -> pa.Array:
 
 
 def sanitize_vector(
-    ids: np.ndarray | list[str] | pd.Index | pa.Array | pa.ChunkedArray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict]:
+    ids: np.ndarray | list[str] | pd.Index | pa.Array | pa.ChunkedArray,
+    values: np.ndarray,
+    *,
+    arrow_ids: bool = False,
+) -> tuple[np.ndarray | pa.Array, np.ndarray, dict]:
     """Steps 1-6 of the module docstring: ``(sorted unique ids, float64 values, stats)``.
+
+    ``arrow_ids``: return the ids as an Arrow string array instead of a numpy object array (no Python
+    string per id; the expression store keeps thousands of vectors at once).
 
     Vectorized: Arrow compute kernels for the id edits (RE2 regexes ``_at$`` and ``\\.\\d+$``), one
     ``sort_indices``, and duplicate means as ``bincount`` sums / counts over runs of equal sorted ids.
@@ -124,7 +130,9 @@ def sanitize_vector(
         sorted_ids = sorted_ids.filter(pa.array(starts))
     else:
         out_vals = sorted_vals.copy()
-    out_ids = np.asarray(sorted_ids.to_numpy(zero_copy_only=False), dtype=object)
+    if isinstance(sorted_ids, pa.ChunkedArray):
+        sorted_ids = sorted_ids.combine_chunks()
+    out_ids = sorted_ids if arrow_ids else np.asarray(sorted_ids.to_numpy(zero_copy_only=False), dtype=object)
     stats = {
         "n_input": int(n_input),
         "n_affx_dropped": int(affx.sum()),
