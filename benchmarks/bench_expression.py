@@ -27,7 +27,8 @@ Measured: wall seconds of the query alone, bytes the process read (``rchar`` of 
 **Incremental build** (``--incremental-experiments`` K): K experiments of ``--per-experiment`` samples
 written as production writes them (survey, ``write_vector``, ``write_ledger``), a full warehouse build
 (compacting all K), then one more experiment and a second build: its wall time, the experiments
-compacted, the bytes written under ``expression/`` and whether any other part changed.
+compacted, the bytes written under ``expression/`` and whether any other part changed. (Run from the
+repository root: the experiments are written by ``refine_assets_tests.unit.test_delivery_world``.)
 
 Prints one JSON line.
 """
@@ -226,78 +227,31 @@ def baseline(root: Path, n_files: int, n_genes: int, seed: int) -> dict:
 
 
 def incremental(root: Path, n_exps: int, per_exp: int, n_genes: int, seed: int) -> dict:
-    """Full build of ``n_exps`` experiments, then one more experiment and an incremental build."""
+    """Full build of ``n_exps`` experiments, then one more experiment and an incremental build.
+
+    Experiments are written by the delivery tests' world writer (survey through ``write_survey``, vectors
+    through ``write_vector``, ledger through ``write_ledger``: as production writes them).
+    """
     import numpy as np
     import pandas as pd
 
-    from refine_assets.lib.processing.framework import SampleOutcome, write_ledger
-    from refine_assets.lib.processing.vectors import vector_key, write_vector
     from refine_assets.lib.storage import LocalArtifactStore
-    from refine_assets.lib.survey.model import Experiment, Organism, Platform, Sample, SurveyResult
-    from refine_assets.lib.survey.pipeline import write_survey
     from refine_assets.lib.warehouse import build_warehouse
+    from refine_assets_tests.unit.test_delivery_world import affy, write_experiment
 
     store = LocalArtifactStore(root / "store")
     genes = _genes(n_genes)
     rng = np.random.default_rng(seed)
 
     def experiment(e: int) -> None:
-        acc = f"GSE{200000 + e}"
-        samples, outcomes = [], []
-        for k in range(per_exp):
-            s = f"GSM{2000000 + e * per_exp + k}"
-            samples.append(
-                Sample(
-                    s,
-                    acc,
-                    "GEO",
-                    organism="HOMO_SAPIENS",
-                    taxonomy_id=9606,
-                    platform_accession="GPL570",
-                    technology="MICROARRAY",
-                    manufacturer="AFFYMETRIX",
-                    has_raw=True,
-                    pipeline="AFFY_TO_PCL",
-                )
+        samples = [
+            affy(
+                f"GSM{2000000 + e * per_exp + k}",
+                values=pd.Series(rng.normal(0.5, 1.2, n_genes), index=genes),
             )
-            art = write_vector(
-                store, vector_key(acc, s), pd.Series(rng.normal(0.5, 1.2, n_genes), index=genes)
-            )
-            outcomes.append(
-                SampleOutcome(
-                    s,
-                    acc,
-                    "affy_scan",
-                    "succeeded",
-                    versions={"refine_assets": "bench"},
-                    output_key=art.key,
-                    output_url=art.url,
-                    output_sha256=art.sha256,
-                    recorded_at="2026-01-01T00:00:00",
-                )
-            )
-        write_survey(
-            SurveyResult(
-                Experiment(acc, "GEO", title=acc),
-                samples=samples,
-                platforms=[
-                    Platform(
-                        "GPL570",
-                        "GEO",
-                        "HG-U133_Plus_2",
-                        "HOMO_SAPIENS",
-                        "hgu133plus2",
-                        "AFFYMETRIX",
-                        "MICROARRAY",
-                        True,
-                        True,
-                    )
-                ],
-                organisms=[Organism("HOMO_SAPIENS", 9606, "Homo sapiens")],
-            ),
-            store,
-        )
-        write_ledger(store, acc, outcomes)
+            for k in range(per_exp)
+        ]
+        write_experiment(store, f"GSE{200000 + e}", samples)
 
     t0 = time.perf_counter()
     for e in range(n_exps):
