@@ -288,6 +288,7 @@ def test_warehouse_queries_and_sample_dict(tmp_path: Path) -> None:
         genes_in_vector=300,
     )
     assert d["refinebio_accession_code"] == "GSM1" and d["experiment_accession"] == "GSE1"
+    assert d["refinebio_title"] == "GSM1 title"  # as submitted: notebooks match titles case-sensitively
     assert d["refinebio_age"] == 42.0 and d["refinebio_sex"] == "female"
     assert d["refinebio_specimen_part"] == "cortex;kidney" and d["refinebio_disease"] == ""
     assert d["refinebio_platform"] == "Affymetrix Human Genome U133 Plus 2.0 Array (hgu133plus2)"

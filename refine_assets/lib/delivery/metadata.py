@@ -313,7 +313,7 @@ def sample_metadata(
         "refinebio_accession_code": row["accession"],
         "experiment_accession": experiment_accession,
         "refinebio_experiment_accessions": sorted(set(experiments or [experiment_accession])),
-        "refinebio_title": _text(row.get("h_title") or row.get("title")),
+        "refinebio_title": _text(row.get("title") or row.get("h_title")),  # as submitted (refine.bio)
         "refinebio_organism": row.get("organism"),
         "refinebio_source_database": _text(row.get("source_database")),
         "refinebio_source_archive_url": _text(row.get("source_url")),
