@@ -18,6 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(ca-certificates dpkg apt
   salmon sra-toolkit rsem samtools
   r-base-core r-bioc-limma r-bioc-preprocesscore r-bioc-tximport r-cran-jsonlite
+  r-cran-readr r-cran-dplyr r-cran-tibble
   postgresql chromium)
 if [ -z "${REFINE_ASSETS_SKIP_APT:-}" ] && command -v apt-get >/dev/null; then
   echo "== apt-get install ${APT_PACKAGES[*]}"

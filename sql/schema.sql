@@ -206,3 +206,51 @@ CREATE TABLE IF NOT EXISTS datasets (
     record_url VARCHAR,                  -- datasets/<id>/record.json in the store
     created_at TIMESTAMP
 );
+
+-- The expression store (refine_assets/lib/delivery/expression_store.py): every processed per-sample vector,
+-- compacted per experiment into Parquet parts expression/organism=<O>/platform=<P>/experiment=<E>/part.parquet
+-- (columns sample_accession, gene_id, value, value_scale). Rebuilt by the warehouse build for experiments
+-- whose ledger or survey changed; queried through the views expression and expression_by_experiment.
+CREATE TABLE IF NOT EXISTS expression_parts (
+    experiment_accession VARCHAR NOT NULL,
+    organism VARCHAR NOT NULL,               -- hive partition value (UNKNOWN when the survey has none)
+    platform_accession VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,                    -- storage key of the part
+    url VARCHAR,
+    sha256 VARCHAR,
+    size BIGINT,
+    num_samples BIGINT,
+    num_rows BIGINT,
+    built_at TIMESTAMP,
+    PRIMARY KEY (experiment_accession, organism, platform_accession)
+);
+
+-- One row per (sample, experiment) vector in the store: what went in and what the id cleaning did.
+CREATE TABLE IF NOT EXISTS expression_samples (
+    sample_accession VARCHAR NOT NULL,
+    experiment_accession VARCHAR NOT NULL,
+    organism VARCHAR,
+    platform_accession VARCHAR,
+    step VARCHAR,                            -- affy_scan | illumina_scan | submitter_processed | tximport
+    value_scale VARCHAR,                     -- scan | log2 | log_as_submitted | length_scaled_tpm
+    vector_key VARCHAR,                      -- the per-sample vector compacted
+    vector_sha256 VARCHAR,
+    part_key VARCHAR,
+    n_genes BIGINT,                          -- genes stored (one value each)
+    n_input BIGINT,                          -- rows of the vector
+    n_duplicate_ids_merged BIGINT,           -- rows averaged into another (duplicate gene ids)
+    n_affx_dropped BIGINT,
+    n_missing_dropped BIGINT,
+    recorded_at TIMESTAMP,                   -- when the vector's processing outcome was recorded
+    PRIMARY KEY (sample_accession, experiment_accession)
+);
+
+-- Which ledger/survey content each experiment's parts were built from (the incremental-build key).
+CREATE TABLE IF NOT EXISTS expression_loads (
+    experiment_accession VARCHAR PRIMARY KEY,
+    ledger_sha256 VARCHAR,
+    survey_sha256 VARCHAR,
+    num_samples BIGINT,
+    failed JSON,                             -- vectors that could not be read: [{"sample", "reason"}]
+    built_at TIMESTAMP
+);

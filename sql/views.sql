@@ -98,3 +98,16 @@ SELECT * EXCLUDE (rn) FROM (
     WHERE l.status = 'succeeded' AND l.step IN ('affy_scan', 'illumina_scan', 'tximport')
       AND l.output_key LIKE '%.parquet' AND l.output_key NOT LIKE '%.probesets.parquet'
 ) WHERE rn = 1;
+
+-- The vector of each sample that the expression view shows: a sample processed under several experiments
+-- (GEO super-/sub-series) once, preferring raw-data processing, then the newest outcome.
+-- (The views expression and expression_by_experiment read the Parquet store; they are created by the
+-- warehouse build, which knows where the store is: refine_assets/lib/delivery/expression_store.py.)
+CREATE OR REPLACE VIEW expression_primary_samples AS
+SELECT * EXCLUDE (rn) FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY sample_accession
+        ORDER BY (step IN ('affy_scan', 'illumina_scan', 'tximport')) DESC, recorded_at DESC NULLS LAST,
+                 experiment_accession) AS rn
+    FROM expression_samples
+) WHERE rn = 1;

@@ -142,7 +142,8 @@ def register(app: typer.Typer) -> None:
         """Build a dataset zip from REQUEST: per-group matrices, metadata, README and LICENSE.
 
         REQUEST: {"data": {EXPERIMENT: [SAMPLES...] or "ALL"}, "aggregate_by": EXPERIMENT|SPECIES|ALL,
-        "scale_by": NONE|STANDARD|MINMAX|ROBUST, "quantile_normalize": true|false}. Prints a JSON summary
+        "scale_by": NONE|STANDARD|MINMAX|ROBUST, "quantile_normalize": true|false, "quant_sf_only":
+        true|false} (quant_sf_only: each RNA-seq run's salmon quant.sf instead of matrices). Prints a JSON summary
         (id, path, size, sha256, groups, filtered samples with reasons). Exit code 1 with a message for
         bad requests, unknown accessions, groups without common genes, or nothing deliverable.
         """
@@ -180,7 +181,7 @@ def register(app: typer.Typer) -> None:
                     "sha256": result.sha256,
                     "num_samples": result.num_samples,
                     "groups": {
-                        k: {"samples": v["num_samples"], "genes": v["num_genes"], "path": v["path"]}
+                        k: {"samples": v["num_samples"], "genes": v.get("num_genes"), "path": v["path"]}
                         for k, v in result.groups.items()
                     },
                     "filtered": [

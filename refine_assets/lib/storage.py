@@ -43,6 +43,7 @@ TEMP_PREFIX = ".refine-tmp-"
 SHA256_METADATA_KEY = "sha256"
 STORAGE_ROOT_ENV = "REFINE_ASSETS_STORAGE_ROOT"
 DEFAULT_LOCAL_ROOT = "./.refine_assets/storage"
+ARTIFACT_MODE = 0o644
 
 
 class ArtifactNotFoundError(KeyError, FileNotFoundError):
@@ -234,6 +235,7 @@ class LocalArtifactStore(ArtifactStore):
     def _temp_for(self, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=f"-{target.name}", dir=target.parent)
+        os.fchmod(fd, ARTIFACT_MODE)  # mkstemp creates 0600; artifacts are readable like any download
         os.close(fd)
         return Path(name)
 

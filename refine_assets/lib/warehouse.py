@@ -10,7 +10,9 @@ Readers that opened the old file keep reading the old snapshot; new readers see 
 failed build leaves the published file untouched.
 
 Loading is idempotent: ``survey_loads`` records the sha256 of each loaded manifest, and a manifest
-already loaded with the same hash is skipped.
+already loaded with the same hash is skipped; ``ledger_loads`` does the same for processing ledgers and
+``expression_loads`` for the expression store (only experiments whose ledger or survey changed are
+compacted again, :func:`refine_assets.lib.delivery.expression_store.sync_expression_store`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 import refine_assets
+from refine_assets.lib.delivery.expression_store import create_expression_views, sync_expression_store
 
 TABLES_BY_EXPERIMENT = (
     "samples",
@@ -71,6 +74,8 @@ class LoadReport:
     loaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     ledgers_loaded: list[str] = field(default_factory=list)
+    expression_compacted: list[str] = field(default_factory=list)
+    expression_warning: str | None = None
     row_counts: dict[str, int] = field(default_factory=dict)
     path: str = ""
 
@@ -356,11 +361,18 @@ def load_compendium_records(con: duckdb.DuckDBPyConnection, store) -> int:
     return len(records)
 
 
-def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = None) -> LoadReport:
+def build_warehouse(
+    db_path: str | Path,
+    store,
+    accessions: list[str] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> LoadReport:
     """Load every new or changed survey manifest from ``store`` into the warehouse at ``db_path``.
 
     Holds the writer lock for the whole build and publishes atomically (module docstring). With
-    ``accessions`` only those experiments are considered. Returns what was loaded and row counts.
+    ``accessions`` only those experiments are considered. Then compacts the processed vectors of every
+    experiment whose ledger or survey changed into the expression store and (re)creates the ``expression``
+    views (:mod:`refine_assets.lib.delivery.expression_store`). Returns what was loaded and row counts.
     """
     db_path = Path(db_path).resolve()
     report = LoadReport(path=str(db_path))
@@ -381,5 +393,7 @@ def build_warehouse(db_path: str | Path, store, accessions: list[str] | None = N
                 path = stack.enter_context(store.local_path(key))
                 load_ledger(con, experiment, store.url_for(key), digest, path)
                 report.ledgers_loaded.append(experiment)
+            report.expression_compacted = sync_expression_store(con, store, log)
+            report.expression_warning = create_expression_views(con, store)
             report.row_counts = table_row_counts(con)
     return report

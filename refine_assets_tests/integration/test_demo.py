@@ -18,7 +18,7 @@ from refine_assets_tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path) -> None:
+def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path, rscript: str) -> None:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb (Debian) to fetch the demo data")
     env = dict(
@@ -77,6 +77,78 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path)
         matrix = Path(url.removeprefix("file://")) / "matrix"
         n = con.execute(f"SELECT count(DISTINCT sample) FROM read_parquet('{matrix}/*.parquet')").fetchall()
         assert n[0][0] == 20
+    _demo_downloads_pass_refinebio_readers(home, zip_path, exe, env, rscript, tmp_path)
     # the Dagster instance holds the materialized partitions the UI shows
     assert (home / "dagster_home" / "dagster.yaml").is_file()
     assert (home / "dagster_home" / "storage").is_dir()
+
+
+TP53_QUERY = """
+SELECT e.sample_accession, e.experiment_accession, h.refinebio_sex, h.refinebio_specimen_part,
+       e.value, e.value_scale
+FROM expression e
+JOIN samples_harmonized h
+  ON h.refinebio_accession_code = e.sample_accession AND h.experiment_accession = e.experiment_accession
+WHERE e.gene_id = 'ENSG00000141510' AND e.organism = 'HOMO_SAPIENS'
+ORDER BY e.sample_accession
+"""
+
+
+def _demo_downloads_pass_refinebio_readers(
+    home: Path, demo_zip: Path, exe: Path, env: dict, rscript: str, tmp_path: Path
+) -> None:
+    """The demo's GSE781 + E-MTAB-3050 zip and a species zip of the demo warehouse read by refine.bio's
+    readers (contract, pandas, R as refinebio-examples); the README's expression query on the demo."""
+    from refine_assets_tests.refinebio_readers import check_contract, read_with_pandas, read_with_r
+
+    assert demo_zip.stat().st_mode & 0o777 == 0o644
+    check_contract(demo_zip)
+    pandas = read_with_pandas(demo_zip)
+    r = read_with_r(demo_zip, rscript, tmp_path / "r-demo")
+    assert len(r["GSE781"]["samples"]) == 34 and r["GSE781"]["samples"] == pandas["GSE781"]["samples"]
+    assert r["GSE781"]["samples"][0].startswith("GSM")  # selected by metadata$geo_accession
+    request = tmp_path / "species.json"
+    request.write_text(
+        json.dumps(
+            {"data": {"GSE781": "ALL", "E-MTAB-3050": "ALL", "SRP095529": "ALL"}, "aggregate_by": "SPECIES"}
+        )
+    )
+    species_zip = tmp_path / "species.zip"
+    proc = subprocess.run(
+        [
+            str(exe),
+            "dataset",
+            str(request),
+            "-o",
+            str(species_zip),
+            "--no-record",
+            "--warehouse",
+            str(home / "warehouse.duckdb"),
+            "--storage",
+            str(home / "storage"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    agg = check_contract(species_zip)
+    assert agg["aggregate_by"] == "SPECIES"
+    species = read_with_r(species_zip, rscript, tmp_path / "r-species")
+    assert set(species) == {"HOMO_SAPIENS", "DANIO_RERIO"}
+    assert len(species["HOMO_SAPIENS"]["samples"]) == 35 and len(species["DANIO_RERIO"]["samples"]) == 20
+    assert read_with_pandas(species_zip)["DANIO_RERIO"]["samples"] == species["DANIO_RERIO"]["samples"]
+    # the README's query: TP53 across all processed human samples, one row per sample, read-only CLI
+    out = subprocess.run(
+        [str(exe), "warehouse", str(home / "warehouse.duckdb"), "--format", "json", "--sql", TP53_QUERY],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = json.loads(out.stdout)
+    samples = [row["sample_accession"] for row in rows]
+    assert len(samples) == len(set(samples)) >= 18  # GSE781's 17 U133A samples + the C30057 array
+    assert {row["value_scale"] for row in rows} == {"log2", "scan"}

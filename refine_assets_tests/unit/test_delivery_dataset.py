@@ -121,6 +121,19 @@ def world(tmp_path_factory):
     return store, db, samples, tmp
 
 
+def _refinebio_column(source: str, key: str) -> str:
+    """refine.bio's TSV column of one attribute (written out independently of metadata_tsv)."""
+    if source == "geo_characteristics":
+        return f"characteristics_ch1_{key}"
+    m = re.fullmatch(r"(?:Characteristics\s*\[|characteristic\[)(.*)\]", key)
+    if m:
+        return f"characteristic_{m.group(1)}"
+    m = re.fullmatch(r"(?:Factor Value\s*\[|variable\[)(.*)\]", key)
+    if m:
+        return f"variable_{m.group(1)}"
+    return key
+
+
 def _zip(path: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as z:
         assert z.testzip() is None
@@ -165,7 +178,7 @@ def test_species_zip_every_file_and_column_against_the_doc(world) -> None:
     expected_members |= {
         "aggregated_metadata.json",
         "README.md",
-        "LICENSE.txt",
+        "LICENSE.TXT",
         "filtered_samples_metadata.json",
         "filtered_samples_metadata.tsv",
     }
@@ -187,7 +200,8 @@ def test_species_zip_every_file_and_column_against_the_doc(world) -> None:
         assert not any(g.endswith("_at") or "AFFX" in g or re.search(r"\.\d+$", g) for g in genes)
         assert np.isfinite(matrix.to_numpy()).all()
         assert all(len(line.split("\t")) == len(header) for line in raw.splitlines())
-        # metadata TSV: refinebio_accession_code, experiment_accession, refinebio_* sorted, submitter sorted
+        # metadata TSV (refine.bio's get_tsv_columns): refinebio_accession_code, experiment_accession, the
+        # other sample-dict keys sorted, then the annotation columns sorted
         meta = pd.read_csv(
             io.BytesIO(files[f"{organism}/metadata_{organism}.tsv"]), sep="\t", dtype=str
         ).fillna("")
@@ -197,7 +211,7 @@ def test_species_zip_every_file_and_column_against_the_doc(world) -> None:
         assert all(c.startswith("refinebio_") for c in cols[2 : n_refinebio + 1])
         assert cols[2 : n_refinebio + 1] == sorted(cols[2 : n_refinebio + 1])
         submitter = cols[n_refinebio + 1 :]
-        assert all(":" in c for c in submitter)
+        assert submitter == sorted(submitter)
         assert meta["refinebio_accession_code"].tolist() == delivered[organism]  # same order as the matrix
         for f in HARMONIZED_FIELDS:
             assert f"refinebio_{f}" in cols
@@ -206,30 +220,36 @@ def test_species_zip_every_file_and_column_against_the_doc(world) -> None:
             "refinebio_source_database",
             "refinebio_source_archive_url",
             "refinebio_platform",
+            "refinebio_processor_id",
             "refinebio_processor_name",
+            "refinebio_processor_version",
+            "refinebio_processor_step",
             "refinebio_processor_method",
             "refinebio_processor_versions",
             "refinebio_processed_url",
             "refinebio_processed_sha256",
+            "refinebio_value_scale",
             "refinebio_value_transform",
             "refinebio_ks_statistic",
             "refinebio_ks_passed",
         ):
             assert (meta[col] != "").all(), col
         assert (meta["refinebio_organism"] == organism).all()
-        # every submitter attribute of every sample is a column value (nothing dropped)
+        assert meta["refinebio_processor_id"].str.fullmatch(r"\d+").all()
+        # every submitter attribute of every sample is a value of its refine.bio column (nothing dropped)
         for _, row in meta.iterrows():
             for key, value, source in samples[row["refinebio_accession_code"]].attrs:
-                column = f"{source}:{key}"
+                column = _refinebio_column(source, key)
                 found = [row[c] for c in submitter if c == column or c.startswith(column + "#")]
                 assert value in found, (row["refinebio_accession_code"], column)
-        # species JSON: samples with verbatim annotations, experiments
+        # species JSON: samples with verbatim attributes and refine.bio-shaped annotations, experiments
         js = json.loads(files[f"{organism}/metadata_{organism}.json"])
         assert js["species"] == organism
         assert [d["refinebio_accession_code"] for d in js["samples"]] == delivered[organism]
         for d in js["samples"]:
             attrs = samples[d["refinebio_accession_code"]].attrs
-            assert [(a["key"], a["value"], a["source"]) for a in d["refinebio_annotations"]] == attrs
+            assert [(a["key"], a["value"], a["source"]) for a in d["refinebio_attributes"]] == attrs
+            assert isinstance(d["refinebio_annotations"], list)
         assert all(e["title"] and e["description"] for e in js["experiments"].values())
 
     human = pd.read_csv(
@@ -237,27 +257,37 @@ def test_species_zip_every_file_and_column_against_the_doc(world) -> None:
     ).fillna("")
     gsm11 = human.set_index("refinebio_accession_code").loc["GSM11"]
     assert (
-        gsm11["geo_characteristics:tissue"] == "kidney" and gsm11["geo_characteristics:tissue#2"] == "cortex"
+        gsm11["characteristics_ch1_tissue"] == "kidney" and gsm11["characteristics_ch1_tissue#2"] == "cortex"
     )
-    assert gsm11["refinebio_sex"] == "female" and gsm11["refinebio_age"] == "42"
-    assert gsm11["experiment_accession"] == "GSE1"
-    assert gsm11["refinebio_processor_name"] == "affy_scan"
+    assert gsm11["characteristics_ch1_Sex"] == "F" and gsm11["source_name_ch1"] == "kidney biopsy"
+    assert gsm11["refinebio_sex"] == "female" and gsm11["refinebio_age"] == "42.000"
+    assert gsm11["experiment_accession"] == "GSE1" and gsm11["refinebio_processed"] == "True"
+    assert (gsm11["refinebio_processor_name"], gsm11["refinebio_processor_step"]) == (
+        "Affymetrix SCAN",
+        "affy_scan",
+    )
+    assert gsm11["refinebio_processor_version"] == "0.1.0" and gsm11["refinebio_value_scale"] == "scan"
     assert json.loads(gsm11["refinebio_processor_versions"]) == {
         "brainarray": "22.0.0",
         "refine_assets": "0.1.0",
         "scan": "fast",
     }
+    gsm21 = human.set_index("refinebio_accession_code").loc["GSM21"]
     assert (
-        human.set_index("refinebio_accession_code").loc["GSM21", "refinebio_processor_name"]
-        == "submitter_processed"
+        gsm21["refinebio_processor_name"] == "Submitter-processed" and gsm21["refinebio_processed"] == "False"
     )
     mouse = pd.read_csv(io.BytesIO(files["MUS_MUSCULUS/metadata_MUS_MUSCULUS.tsv"]), sep="\t", dtype=str)
-    assert (mouse["ae_json:variable[dose]"] == "5 mg/kg").all() and (
-        mouse["sdrf:Factor Value[dose]"] == "5 mg/kg"
+    # SDRF Factor Value[dose] and the JSON variable[dose] agree: one column, refine.bio's name
+    assert (mouse["variable_dose"] == "5 mg/kg").all() and "variable_dose#2" not in mouse
+    assert (mouse["characteristic_organism part"] == "liver").all() and (
+        mouse["characteristic_sex"] == "male"
     ).all()
     zebrafish = pd.read_csv(io.BytesIO(files["DANIO_RERIO/metadata_DANIO_RERIO.tsv"]), sep="\t", dtype=str)
     assert (zebrafish["refinebio_value_transform"] == "log2(x+1)").all()
-    assert (zebrafish["refinebio_processor_name"] == "tximport").all()
+    assert (zebrafish["refinebio_processor_name"] == "Tximport").all()
+    assert (zebrafish["refinebio_value_scale"] == "length_scaled_tpm").all()
+    # one header for every metadata TSV of the dataset (refine.bio's write_tsv_json)
+    assert human.columns.tolist() == mouse.columns.tolist() == zebrafish.columns.tolist()
 
     # aggregated_metadata.json: options, samples, experiments, KS, targets
     agg = json.loads(files["aggregated_metadata.json"])
@@ -303,28 +333,28 @@ def test_species_zip_every_file_and_column_against_the_doc(world) -> None:
     assert agg["qn_targets"]["HOMO_SAPIENS"]["platform"] == "hgu133plus2"
     assert agg["groups"]["HOMO_SAPIENS"]["num_genes"] == len(_tsv(files["HOMO_SAPIENS/HOMO_SAPIENS.tsv"]))
 
-    # filtered samples: every dropped sample with a reason
+    # filtered samples: every dropped sample with refine.bio's keys (reason, experiment_accession_code)
     filt = pd.read_csv(io.BytesIO(files["filtered_samples_metadata.tsv"]), sep="\t", dtype=str).fillna("")
-    assert filt.columns.tolist()[:5] == [
-        "refinebio_accession_code",
-        "experiment_accession",
-        "reason",
-        "stage",
-        "group",
-    ]
+    fcols = filt.columns.tolist()
+    assert fcols[:2] == ["refinebio_accession_code", "experiment_accession"]
+    assert {"reason", "experiment_accession_code", "refinebio_filter_stage"} <= set(fcols)
     reasons = dict(zip(filt["refinebio_accession_code"], filt["reason"], strict=True))
     assert set(reasons) == {"GSM16", "GSM17", "SRR14"}
     assert reasons["GSM16"] == "not processed yet (no processing outcome recorded)"
     assert reasons["GSM17"] == "processing failed (affy_scan): affy_scan: truncated CEL file"
     assert reasons["SRR14"].startswith("failed the KS gate after quantile normalization: KS statistic")
     fj = json.loads(files["filtered_samples_metadata.json"])
-    assert fj["num_filtered"] == 3 and {d["reason"] for d in fj["filtered_samples"]} == set(reasons.values())
+    assert {k: v["reason"] for k, v in fj.items()} == reasons
+    assert (
+        fj["SRR14"]["experiment_accession_code"] == "SRP1" and fj["SRR14"]["refinebio_filter_stage"] == "ks"
+    )
+    assert agg["num_filtered_samples"] == 3
 
     from importlib import resources
 
     pkg = resources.files("refine_assets.lib.delivery")
     assert files["README.md"] == pkg.joinpath("README_DATASET.md").read_bytes()
-    assert files["LICENSE.txt"] == pkg.joinpath("LICENSE_DATASET.txt").read_bytes()
+    assert files["LICENSE.TXT"] == pkg.joinpath("LICENSE_DATASET.txt").read_bytes()
     assert result.num_samples == len(all_delivered) and {f["sample"] for f in result.filtered} == set(reasons)
 
 
@@ -376,7 +406,7 @@ def test_experiment_aggregation_is_independent_of_request_order(world) -> None:
         "E-MTAB-9/metadata_E-MTAB-9.tsv",
         "aggregated_metadata.json",
         "README.md",
-        "LICENSE.txt",
+        "LICENSE.TXT",
     }
     for name in fa:
         if name.endswith(".tsv"):
@@ -399,7 +429,9 @@ def test_species_aggregation_merges_a_sample_listed_twice(world) -> None:
     files = _zip(tmp / "twice.zip")
     assert _tsv(files["HOMO_SAPIENS/HOMO_SAPIENS.tsv"]).columns.tolist() == ["GSM11", "GSM13"]
     meta = pd.read_csv(io.BytesIO(files["HOMO_SAPIENS/metadata_HOMO_SAPIENS.tsv"]), sep="\t", dtype=str)
-    assert meta["experiment_accession"].tolist() == ["GSE1;GSE9", "GSE1"]
+    # refine.bio's single experiment_accession (the first experiment listing it), and all of them
+    assert meta["experiment_accession"].tolist() == ["GSE1", "GSE1"]
+    assert [json.loads(v) for v in meta["refinebio_experiment_accessions"]] == [["GSE1", "GSE9"], ["GSE1"]]
 
 
 def test_all_aggregation(world) -> None:
@@ -497,8 +529,8 @@ def test_ks_failures_kept_on_request(world) -> None:
         "refinebio_accession_code"
     )
     assert (
-        meta.loc["SRR14", "refinebio_ks_passed"] == "false"
-        and meta.loc["SRR11", "refinebio_ks_passed"] == "true"
+        meta.loc["SRR14", "refinebio_ks_passed"] == "False"
+        and meta.loc["SRR11", "refinebio_ks_passed"] == "True"
     )
     agg = json.loads(files["aggregated_metadata.json"])
     assert agg["ks_gate"]["failures_kept"] is True and "SRR14" in agg["ks_warning"]
@@ -610,3 +642,67 @@ def test_compression_level_changes_only_the_zip_size(world) -> None:
     assert fast.size > small.size
     a, b = _zip(tmp / "l1.zip"), _zip(tmp / "l9.zip")
     assert a["GSE1/GSE1.tsv"] == b["GSE1/GSE1.tsv"]
+
+
+def test_quant_sf_only_dataset(world, shared_data: Path) -> None:
+    """refine.bio's test_quant_sf_only_smash on real salmon output: <KEY>/<RUN>_quant.sf, truncated and
+    missing files filtered with refine.bio's reasons, no matrix/QN/scaling keys in the metadata."""
+    import gzip
+
+    store, db, _samples, tmp = world
+    real = [
+        gzip.decompress((shared_data / f"rnaseq/SRP095529/SRR512562{i}/quant.sf.gz").read_bytes())
+        for i in (1, 2)
+    ]
+    store.put_bytes("processed/SRP1/SRR11/quant.sf", real[0])
+    store.put_bytes("processed/SRP1/SRR12/quant.sf", real[1])
+    store.put_bytes("processed/SRP1/SRR13/quant.sf", real[0].split(b"\n", 1)[1])  # header lost (#2191)
+    # SRR14: the ledger names a quant.sf that is not in storage
+    req = {
+        "data": {"SRP1": "ALL"},
+        "aggregate_by": "EXPERIMENT",
+        "scale_by": "STANDARD",
+        "quant_sf_only": True,
+    }
+    result = build_dataset(req, db, store, tmp / "quant.zip", record_in_warehouse=False)
+    files = _zip(tmp / "quant.zip")
+    assert set(files) == {
+        "SRP1/SRR11_quant.sf",
+        "SRP1/SRR12_quant.sf",
+        "SRP1/metadata_SRP1.tsv",
+        "aggregated_metadata.json",
+        "filtered_samples_metadata.json",
+        "filtered_samples_metadata.tsv",
+        "README.md",
+        "LICENSE.TXT",
+    }
+    assert files["SRP1/SRR11_quant.sf"] == real[0] and files["SRP1/SRR12_quant.sf"] == real[1]
+    agg = json.loads(files["aggregated_metadata.json"])
+    assert agg["quant_sf_only"] is True and agg["num_samples"] == 2 and agg["num_experiments"] == 1
+    for absent in (
+        "aggregate_by",
+        "scale_by",
+        "quantile_normalized",
+        "ks_statistic",
+        "ks_pvalue",
+        "ks_warning",
+    ):
+        assert absent not in agg
+    assert agg["samples"]["SRR11"]["refinebio_processor_name"] == "Salmon Quant"
+    fj = json.loads(files["filtered_samples_metadata.json"])
+    assert fj["SRR13"]["reason"] == "This sample's quant.sf file was truncated and missing its header"
+    assert (
+        fj["SRR14"]["reason"] == "This sample did not have a quant file associated with it in our database."
+    )
+    meta = pd.read_csv(io.BytesIO(files["SRP1/metadata_SRP1.tsv"]), sep="\t", dtype=str)
+    assert meta["refinebio_accession_code"].tolist() == ["SRR11", "SRR12"]
+    assert result.groups["SRP1"]["quant_sf_files"] == ["SRP1/SRR11_quant.sf", "SRP1/SRR12_quant.sf"]
+    # microarray samples have no quant.sf: nothing to deliver is an error naming the reason
+    with pytest.raises(DatasetError, match="did not have a quant file"):
+        build_dataset({"data": {"GSE1": "ALL"}, "quant_sf_only": True}, db, store, tmp / "none.zip")
+
+
+def test_zip_is_readable_like_any_download(world) -> None:
+    store, db, _samples, tmp = world
+    build_dataset({"data": {"GSE2": "ALL"}}, db, store, tmp / "mode.zip", record_in_warehouse=False)
+    assert (tmp / "mode.zip").stat().st_mode & 0o777 == 0o644

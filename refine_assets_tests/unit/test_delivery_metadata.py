@@ -13,83 +13,202 @@ from refine_assets.lib.delivery.metadata import (
     fetch_experiments,
     fetch_latest_processing,
     fetch_sample_rows,
-    flatten_attributes,
-    metadata_columns,
     pretty_platform,
+    processor_fields,
     sample_metadata,
-    tsv_cell,
-    tsv_row,
     usable_vector_key,
+)
+from refine_assets.lib.delivery.metadata_tsv import (
+    flatten_annotations,
+    refinebio_annotations,
+    tsv_cell,
+    tsv_columns,
+    tsv_row,
     write_metadata_tsv,
 )
 from refine_assets_tests.unit.test_delivery_world import affy, make_world, rnaseq
 
+# refine.bio's own fixture (workers/tests/processors/test_smasher.py, AggregationTestCase.setUp):
+# an ArrayExpress and a GEO sample dict with their annotations as refine.bio stores them.
+REFINEBIO_SAMPLES = {
+    "IFNa DC_LB016_IFNa": {
+        "refinebio_title": "IFNa DC_LB016_IFNa",
+        "refinebio_accession_code": "E-GEOD-44719-GSM1089311",
+        "refinebio_source_database": "ARRAY_EXPRESS",
+        "refinebio_organism": "fake_species",
+        "refinebio_annotations": [
+            {
+                "detected_platform": "illuminaHumanv3",
+                "detection_percentage": 98.44078,
+                "mapped_percentage": 100.0,
+            },
+            {
+                "assay": {"name": "GSM1089311"},
+                "characteristic": [
+                    {"category": "cell population", "value": "IFNa DC"},
+                    {"category": "dose", "value": "1 mL"},
+                    {"category": "donor id", "value": "LB016"},
+                ],
+                "variable": [{"name": "dose", "value": "1 mL"}, {"name": "stimulation", "value": "IFNa"}],
+                "source": {
+                    "name": "GSM1288968 1",
+                    "comment": [
+                        {
+                            "name": "Sample_source_name",
+                            "value": "pineal glands at CT18, after light exposure",
+                        },
+                        {"name": "Sample_title", "value": "Pineal_Light_CT18"},
+                    ],
+                },
+                "extract": {"name": "GSM1089311 extract 1"},
+            },
+        ],
+    },
+    "Bone.Marrow_OA_No_ST03": {
+        "refinebio_title": "Bone.Marrow_OA_No_ST03",
+        "refinebio_accession_code": "GSM1361050",
+        "refinebio_source_database": "GEO",
+        "refinebio_organism": "homo_sapiens",
+        "refinebio_annotations": [
+            {
+                "channel_count": ["1"],
+                "characteristics_ch1": ["tissue: Bone Marrow", "disease: OA", "serum: Low Serum"],
+                "contact_address": ["Crown Street"],
+                "contact_country": ["United Kingdom"],
+                "data_processing": ["Data was processed and normalized"],
+                "geo_accession": ["GSM1361050"],
+            }
+        ],
+    },
+}
 
-def test_flattening_never_drops_a_value() -> None:
-    attrs = [
+
+def test_refinebio_fixture_gives_refinebio_columns_and_values() -> None:
+    rows = {s["refinebio_accession_code"]: tsv_row(s) for s in REFINEBIO_SAMPLES.values()}
+    columns = tsv_columns(rows.values())
+    # refine.bio's test_columns: 23 columns, accession first; its "characteristic_stimulation" was the
+    # header/row mismatch (teardown §12 item 8): the value is now in variable_stimulation, with variable_dose
+    assert len(columns) == 23 and columns[:2] == ["refinebio_accession_code", "experiment_accession"]
+    assert columns[2:5] == ["refinebio_organism", "refinebio_source_database", "refinebio_title"]
+    for c in (
+        "characteristic_cell population",
+        "characteristic_dose",
+        "variable_stimulation",
+        "variable_dose",
+        "characteristics_ch1_serum",
+    ):
+        assert c in columns, c
+    assert "characteristic_stimulation" not in columns
+    assert columns[5:] == sorted(columns[5:])
+    ae = rows["E-GEOD-44719-GSM1089311"][1]
+    # refine.bio's test_all_samples / test_experiment values, plus the variable values it lost
+    assert ae["characteristic_cell population"] == "IFNa DC" and ae["characteristic_dose"] == "1 mL"
+    assert ae["variable_stimulation"] == "IFNa" and ae["variable_dose"] == "1 mL"
+    assert ae["assay"] == "GSM1089311" and ae["extract"] == "GSM1089311 extract 1"  # {"name"} only
+    assert ae["detection_percentage"] == "98.44078" and not any(c.startswith("source") for c in ae)
+    geo = rows["GSM1361050"][1]
+    assert geo["characteristics_ch1_tissue"] == "Bone Marrow" and geo["geo_accession"] == "GSM1361050"
+    assert geo["contact_country"] == "United Kingdom"  # single-element list -> the element
+    buf = io.StringIO()
+    header = write_metadata_tsv(buf, list(REFINEBIO_SAMPLES.values()))
+    assert header == columns and buf.getvalue().count("\r\n") == 3  # csv.DictWriter's line ends
+
+
+def test_attribute_rows_become_refinebio_annotations() -> None:
+    geo = [
+        {"source": "geo_field", "key": "geo_accession", "value": "GSM1"},
         {"source": "geo_characteristics", "key": "tissue", "value": "kidney"},
-        {"source": "geo_characteristics", "key": "tissue", "value": "cortex"},  # second value -> #2
-        {"source": "geo_characteristics", "key": "tissue", "value": "kidney"},  # identical repeat: once
-        {"source": "sdrf", "key": "Characteristics[organism part]", "value": "kidney"},
-        {"source": "ae_json", "key": "variable[dose]", "value": "5 mg"},  # refine.bio lost variable_* values
-        {"source": "ae_json", "key": "characteristic[dose]", "value": "5 mg"},
-        {"source": "geo_field", "key": "description", "value": "line one\nline\ttwo"},
-        {"source": "biosample", "key": "sex", "value": "F"},
-        {"source": "geo_characteristics", "key": "tissue", "value": "medulla"},
+        {"source": "geo_characteristics", "key": "characteristics_ch1", "value": "no colon here"},
+        {"source": "geo_relation", "key": "SRA", "value": "SRX1"},  # derived from the relation field
+        {"source": "geo_characteristics", "key": "time", "value": "10:30"},
     ]
-    assert flatten_attributes(attrs) == {
-        "geo_characteristics:tissue": "kidney",
-        "geo_characteristics:tissue#2": "cortex",
-        "geo_characteristics:tissue#3": "medulla",
-        "sdrf:Characteristics[organism part]": "kidney",
-        "ae_json:variable[dose]": "5 mg",
-        "ae_json:characteristic[dose]": "5 mg",
-        "geo_field:description": "line one line two",
-        "biosample:sex": "F",
+    assert refinebio_annotations(geo) == [
+        {
+            "geo_accession": ["GSM1"],
+            "characteristics_ch1": ["tissue: kidney", "no colon here", "time: 10:30"],
+        }
+    ]
+    assert flatten_annotations(refinebio_annotations(geo), "GEO") == {
+        "geo_accession": "GSM1",
+        "characteristics_ch1_tissue": "kidney",
+        "characteristics_ch1": "no colon here",  # refine.bio dropped entries without "key:"
+        "characteristics_ch1_time": "10:30",
     }
-    # every distinct (source, key, value) of the input is in the output
-    distinct = {(a["source"], a["key"], a["value"].replace("\n", " ").replace("\t", " ")) for a in attrs}
-    flat = flatten_attributes(attrs)
-    for source, key, value in distinct:
-        cols = [c for c in flat if c == f"{source}:{key}" or c.startswith(f"{source}:{key}#")]
-        assert value in [flat[c] for c in cols]
+    ae = [
+        {"source": "sdrf", "key": "Characteristics [sex]", "value": "female"},
+        {"source": "sdrf", "key": "Factor Value[dose]", "value": "5 mg"},
+        {"source": "sdrf", "key": "Protocol REF", "value": "P-1"},
+        {"source": "sdrf", "key": "Protocol REF", "value": "P-2"},
+        {"source": "ae_json", "key": "assay.name", "value": "A1"},
+        {"source": "ae_json", "key": "characteristic[sex]", "value": "female"},
+        {"source": "ae_json", "key": "characteristic[age]", "value": "54"},
+        {"source": "ae_json", "key": "characteristic[age] unit", "value": "year"},
+        {"source": "ae_json", "key": "variable[dose]", "value": "5 mg"},
+        {"source": "ae_json", "key": "file.type", "value": "data"},
+        {"source": "ae_json", "key": "file.name", "value": "a.CEL"},
+        {"source": "ae_json", "key": "file.comment[FTP]", "value": "ftp://x"},
+        {"source": "ae_json", "key": "file.type", "value": "derived data"},
+        {"source": "ae_json", "key": "file.name", "value": "a.txt"},
+        {"source": "ae_json", "key": "source.name", "value": "donor A"},
+        {"source": "ae_json", "key": "labeled-extract.name", "value": "LEX"},
+        {"source": "ae_json", "key": "labeled-extract.label", "value": "biotin"},
+    ]
+    annotations = refinebio_annotations(ae)
+    assert annotations[1] == {
+        "assay": {"name": "A1"},
+        "characteristic": [
+            {"category": "sex", "value": "female"},
+            {"category": "age", "value": "54", "unit": "year"},
+        ],
+        "variable": [{"name": "dose", "value": "5 mg"}],
+        "file": [
+            {"type": "data", "name": "a.CEL", "comment": [{"name": "FTP", "value": "ftp://x"}]},
+            {"type": "derived data", "name": "a.txt"},
+        ],
+        "source": {"name": "donor A"},
+        "labeled-extract": {"name": "LEX", "label": "biotin"},
+    }
+    flat = flatten_annotations(annotations, "ARRAY_EXPRESS")
+    assert flat["characteristic_sex"] == "female" and "characteristic_sex#2" not in flat  # SDRF = JSON: once
+    assert flat["variable_dose"] == "5 mg" and flat["characteristic_age.unit"] == "year"
+    assert flat["Protocol REF"] == '["P-1","P-2"]' and flat["assay"] == "A1"
+    assert flat["labeled-extract"] == '{"label":"biotin","name":"LEX"}'
+    assert "source" not in flat  # skipped for ArrayExpress, as refine.bio
+    sra = [
+        {"source": "ena_run", "key": "experiment_accession", "value": "SRX1"},
+        {"source": "ena_sample", "key": "tissue", "value": "liver"},
+        {"source": "biosample", "key": "tissue", "value": "Liver"},
+    ]
+    assert flatten_annotations(refinebio_annotations(sra), "SRA") == {
+        "ena_run_experiment_accession": "SRX1",  # never the dataset's experiment_accession column
+        "tissue": "liver",
+        "tissue#2": "Liver",  # a different value is kept, not dropped
+    }
 
 
-def test_cells_and_column_order() -> None:
-    assert tsv_cell(None) == "" and tsv_cell(True) == "true" and tsv_cell(False) == "false"
-    assert tsv_cell(40.0) == "40" and tsv_cell(0.5) == "0.5" and tsv_cell(float("nan")) == ""
+def test_cells() -> None:
+    assert tsv_cell(None) == "" and tsv_cell(True) == "True" and tsv_cell(False) == "False"
+    assert tsv_cell(40) == "40" and tsv_cell(0.5) == "0.5" and tsv_cell(float("nan")) == ""
     assert tsv_cell({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
-    assert tsv_cell("a\tb\nc") == "a b c"
-    rows = [
-        {
-            "refinebio_sex": "",
-            "zeta:k": "1",
-            "refinebio_accession_code": "GSM1",
-            "experiment_accession": "GSE1",
-        },
-        {
-            "alpha:k#10": "x",
-            "alpha:k#2": "y",
-            "alpha:k": "z",
-            "refinebio_age": "3",
-            "refinebio_accession_code": "GSM2",
-        },
-    ]
-    assert metadata_columns(rows) == [
-        "refinebio_accession_code",
-        "experiment_accession",
-        "refinebio_age",
-        "refinebio_sex",
-        "alpha:k",
-        "alpha:k#2",
-        "alpha:k#10",
-        "zeta:k",
-    ]
-    assert metadata_columns(rows, leading=("reason",))[:3] == [
-        "refinebio_accession_code",
-        "experiment_accession",
-        "reason",
-    ]
+    own, _ = tsv_row({"refinebio_accession_code": "S", "refinebio_age": 42.0, "refinebio_title": "a\tb"})
+    assert own["refinebio_age"] == "42.000"  # refine.bio's Decimal(8, 3)
+    buf = io.StringIO()
+    write_metadata_tsv(buf, [{"refinebio_accession_code": "S", "refinebio_title": 'a\tb "c"\nd'}])
+    assert buf.getvalue().splitlines()[1] == 'S\t\t"a\tb ""c""'  # csv quoting keeps the value verbatim
+
+
+def test_processor_fields() -> None:
+    a = processor_fields("affy_scan", {"refine_assets": "0.1.0", "scan": "fast"})
+    assert a["refinebio_processor_name"] == "Affymetrix SCAN" and a["refinebio_processor_version"] == "0.1.0"
+    assert a == processor_fields("affy_scan", {"scan": "fast", "refine_assets": "0.1.0"})  # stable id
+    assert (
+        a["refinebio_processor_id"]
+        != processor_fields("affy_scan", {"refine_assets": "0.2.0"})["refinebio_processor_id"]
+    )
+    assert processor_fields("submitter_processed", {"method_version": "1"})[
+        "refinebio_processor_version"
+    ] == ("submitter_processed v1")
+    assert processor_fields("salmon", {"salmon": "1.10.1"})["refinebio_processor_name"] == "Salmon Quant"
 
 
 def test_pretty_platform() -> None:
@@ -169,23 +288,27 @@ def test_warehouse_queries_and_sample_dict(tmp_path: Path) -> None:
         genes_in_vector=300,
     )
     assert d["refinebio_accession_code"] == "GSM1" and d["experiment_accession"] == "GSE1"
+    assert d["refinebio_title"] == "GSM1 title"  # as submitted: notebooks match titles case-sensitively
     assert d["refinebio_age"] == 42.0 and d["refinebio_sex"] == "female"
-    assert d["refinebio_specimen_part"] == "cortex;kidney"
+    assert d["refinebio_specimen_part"] == "cortex;kidney" and d["refinebio_disease"] == ""
     assert d["refinebio_platform"] == "Affymetrix Human Genome U133 Plus 2.0 Array (hgu133plus2)"
-    assert d["refinebio_processor_name"] == "affy_scan"
+    assert d["refinebio_processor_name"] == "Affymetrix SCAN" and d["refinebio_processor_step"] == "affy_scan"
+    assert isinstance(d["refinebio_processor_id"], int) and d["refinebio_processor_version"] == "0.1.0"
     assert d["refinebio_processor_method"] == "SCANfast+Brainarray"
     assert d["refinebio_processor_versions"]["brainarray"] == "22.0.0"
     assert d["refinebio_processed_url"] == store.url_for("processed/GSE1/GSM1.parquet")
-    assert d["refinebio_processed"] is True
-    assert d["refinebio_annotations"][1] == {"source": "geo_characteristics", "key": "Sex", "value": " F "}
-    row = tsv_row(d)
-    assert row["geo_characteristics:tissue"] == "kidney" and row["geo_characteristics:tissue#2"] == "cortex"
-    assert row["geo_field:source_name_ch1"] == "kidney biopsy"
-    assert row["geo_characteristics:Sex"] == " F "  # verbatim (the harmonized field is refinebio_sex)
+    assert d["refinebio_processed"] is True  # refine.bio's meaning: has raw data
+    assert d["refinebio_attributes"][1] == {"source": "geo_characteristics", "key": "Sex", "value": " F "}
+    assert d["refinebio_annotations"][0]["characteristics_ch1"][1] == "Sex:  F "
+    own, annotations = tsv_row(d)
+    assert annotations["characteristics_ch1_tissue"] == "kidney"
+    assert annotations["characteristics_ch1_tissue#2"] == "cortex"
+    assert annotations["source_name_ch1"] == "kidney biopsy"
+    assert annotations["characteristics_ch1_Sex"] == "F"  # stripped, as refine.bio
     assert (
-        row["refinebio_processor_versions"] == '{"brainarray":"22.0.0","refine_assets":"0.1.0","scan":"fast"}'
+        own["refinebio_processor_versions"] == '{"brainarray":"22.0.0","refine_assets":"0.1.0","scan":"fast"}'
     )
-    assert "refinebio_annotations" not in row
+    assert "refinebio_annotations" not in own and "refinebio_attributes" not in own
     buf = io.StringIO()
     header = write_metadata_tsv(buf, [d])
     lines = buf.getvalue().splitlines()
@@ -194,9 +317,11 @@ def test_warehouse_queries_and_sample_dict(tmp_path: Path) -> None:
         "experiment_accession",
     ]
     assert len(lines) == 2 and len(lines[1].split("\t")) == len(header)
+    unprocessed = sample_metadata(rows[("SRR1", "SRP1")], [], None, experiment_accession="SRP1")
+    assert not any(k.startswith("refinebio_processor") for k in unprocessed)  # as refine.bio without a file
 
     e = experiment_metadata(exps["GSE1"], ["GSM1"], ["HOMO_SAPIENS"])
     assert e["accession_code"] == "GSE1" and e["title"] == "Experiment GSE1"
     assert e["has_publication"] is True and e["pubmed_id"] == "12345678"
-    assert e["source_first_published"] == "2010-01-02" and e["organisms"] == ["HOMO_SAPIENS"]
-    assert e["sample_accession_codes"] == ["GSM1"]
+    assert e["source_first_published"] == "2010-01-02T00:00:00" and e["organisms"] == ["HOMO_SAPIENS"]
+    assert e["sample_accession_codes"] == ["GSM1"] and e["publication_doi"] == ""

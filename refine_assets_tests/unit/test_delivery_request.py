@@ -53,6 +53,9 @@ def test_refinebio_api_object_is_accepted(tmp_path: Path) -> None:
     req = load_request(path)
     assert req.dataset_id == api["id"]
     assert req.to_dict()["dataset_id"] == api["id"]
+    assert req.quant_sf_only is False and "quant_sf_only" not in req.to_dict()
+    quant = parse_request({**api, "quant_sf_only": True})
+    assert quant.quant_sf_only is True and quant.to_dict()["quant_sf_only"] is True
 
 
 def test_yaml_request(tmp_path: Path) -> None:
@@ -87,7 +90,7 @@ def test_yaml_request(tmp_path: Path) -> None:
             "quantile_normalize must be true or false",
         ),
         ({"data": {"GSE1": ["GSM1"]}, "scale": "STANDARD"}, "unknown request field(s) 'scale'"),
-        ({"data": {"GSE1": ["GSM1"]}, "quant_sf_only": True}, "quant_sf_only"),
+        ({"data": {"GSE1": ["GSM1"]}, "quant_sf_only": "yes"}, "quant_sf_only must be true or false"),
         ({"data": {"GSE1": ["GSM1"]}, "id": "../etc"}, "dataset id"),
     ],
 )

@@ -202,3 +202,15 @@ def test_storage_resource_in_a_materialized_asset(tmp_path: Path) -> None:
     mat = result.asset_materializations_for_node("sample_table")[0]
     assert mat.metadata["sha256"].value == hashlib.sha256(path.read_bytes()).hexdigest()
     assert os.listdir(path.parent) == ["samples.tsv"]
+
+
+def test_local_artifacts_are_readable_like_any_download(tmp_path) -> None:
+    from refine_assets.lib.storage import LocalArtifactStore
+
+    store = LocalArtifactStore(tmp_path / "store")
+    store.put_bytes("a/b.txt", b"x")
+    src = tmp_path / "src.zip"
+    src.write_bytes(b"zip")
+    store.put_file("datasets/d/d.zip", src)
+    for key in ("a/b.txt", "datasets/d/d.zip"):
+        assert store.path_for(key).stat().st_mode & 0o777 == 0o644

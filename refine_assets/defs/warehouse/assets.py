@@ -25,8 +25,9 @@ from refine_assets.resources.warehouse import WarehouseResource
     ).with_label("every 15 minutes"),
     description=(
         "DuckDB metadata warehouse (tables in sql/schema.sql, views in sql/views.sql). Loads every new or "
-        "changed survey manifest and processing ledger, then publishes the file atomically; single writer (pool 'warehouse'). "
-        "Registers the organisms it finds as 'organism' partitions."
+        "changed survey manifest and processing ledger, compacts the processed vectors of those experiments "
+        "into the Parquet expression store (view 'expression'), then publishes the file atomically; single "
+        "writer (pool 'warehouse'). Registers the organisms it finds as 'organism' partitions."
     ),
 )
 def metadata_warehouse(
@@ -65,6 +66,9 @@ def metadata_warehouse(
             "path": dg.MetadataValue.path(report.path),
             "experiments_loaded": dg.MetadataValue.json(report.loaded),
             "ledgers_loaded": dg.MetadataValue.json(report.ledgers_loaded),
+            "expression_compacted": dg.MetadataValue.json(report.expression_compacted),
+            "expression_samples": report.row_counts.get("expression_samples", 0),
+            **({"expression_warning": report.expression_warning} if report.expression_warning else {}),
             "num_experiments_loaded": len(report.loaded),
             "row_counts": dg.MetadataValue.json(report.row_counts),
             "num_experiments": report.row_counts.get("experiments", 0),

@@ -189,6 +189,7 @@ def build_quantpendium(
                 "QC (mapping rate, reads processed, library type, index). `filtered_samples.tsv`: runs left "
                 "out and why.\n",
             )
+        os.chmod(tmp, 0o644)  # readable like any download (mkstemp creates 0600)
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)

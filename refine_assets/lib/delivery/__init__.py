@@ -1,4 +1,4 @@
-"""Dataset delivery: QN reference targets per organism and dataset zips (refine.bio's "smasher").
+"""Dataset delivery: QN reference targets, dataset zips in refine.bio's names, and the expression store.
 
 Modules (``docs/datasets.md`` describes the whole method, the zip layout and every column):
 
@@ -9,7 +9,12 @@ Modules (``docs/datasets.md`` describes the whole method, the zip layout and eve
   (Brainarray ``_at``, ``AFFX-`` controls, Ensembl versions, mean of duplicates);
 * :mod:`~refine_assets.lib.delivery.join` — deterministic inner join of sample vectors;
 * :mod:`~refine_assets.lib.delivery.transform` — per-gene scaling (sklearn semantics, numpy);
-* :mod:`~refine_assets.lib.delivery.metadata` — sample and experiment metadata from the warehouse;
+* :mod:`~refine_assets.lib.delivery.metadata` — sample and experiment metadata from the warehouse, in
+  refine.bio's keys;
+* :mod:`~refine_assets.lib.delivery.metadata_tsv` — refine.bio's annotation shape and metadata TSV columns;
+* :mod:`~refine_assets.lib.delivery.quantsf` — ``quant_sf_only`` datasets (salmon quant.sf files);
+* :mod:`~refine_assets.lib.delivery.expression_store` — processed vectors compacted into one Parquet
+  dataset and the warehouse's ``expression`` views (``docs/expression-store.md``);
 * :mod:`~refine_assets.lib.delivery.targets` — build/read per-organism QN targets;
 * :mod:`~refine_assets.lib.delivery.dataset` — :func:`build_dataset`, the orchestration and zip writer.
 

@@ -28,12 +28,15 @@ refine.bio ``processors/smasher.py`` + ``smashing_utils.py`` (teardown §6; refe
    (:func:`refine_assets.lib.ks.ks_gate` against the same target; failing samples are removed and listed
    in the filtered files unless ``keep_ks_failures``); **scaling** per gene across the remaining samples
    (:mod:`~refine_assets.lib.delivery.transform`); then the group's files are written into the zip.
-6. **Zip** (``ZIP_DEFLATED``, zip64), every member streamed (matrix rows in blocks, metadata row by row):
-   ``<KEY>/<KEY>.tsv`` (genes x samples, header ``Gene`` + sample accessions), ``<KEY>/metadata_<KEY>.tsv``,
-   and for species ``<KEY>/metadata_<KEY>.json``; top level ``aggregated_metadata.json``, ``README.md``,
-   ``LICENSE.txt`` and, if any sample was dropped, ``filtered_samples_metadata.json`` and
-   ``filtered_samples_metadata.tsv`` (with ``reason``). Written to a temp file beside the output, then
-   renamed (no partial zip ever visible); sha256 and size computed from the file.
+6. **Zip** (``ZIP_DEFLATED``, zip64) in refine.bio's names (``docs/datasets.md``), every member streamed
+   (matrix rows in blocks): ``<KEY>/<KEY>.tsv`` (genes x samples, header ``Gene`` + sample accessions),
+   after the last matrix every ``<KEY>/metadata_<KEY>.tsv`` with one header for the dataset
+   (:mod:`~refine_assets.lib.delivery.metadata_tsv`) and for species ``<KEY>/metadata_<KEY>.json``; top
+   level ``aggregated_metadata.json``, ``README.md``, ``LICENSE.TXT`` and, if any sample was dropped,
+   ``filtered_samples_metadata.json`` and ``.tsv`` (with ``reason``). ``quant_sf_only`` requests get
+   ``<KEY>/<RUN>_quant.sf`` files instead of matrices (:mod:`~refine_assets.lib.delivery.quantsf`).
+   Written to a temp file beside the output, then made 0644 and renamed (no partial zip ever visible);
+   sha256 and size computed from the file.
 7. **Record**: ``datasets/<id>/record.json`` in the store and (``record_in_warehouse``) a row in the
    warehouse table ``datasets`` (:func:`record_dataset`), both with URL, size and sha256; optionally the
    zip itself is uploaded to the store (``publish_key``).
@@ -88,7 +91,22 @@ __all__ = [
 PRECISIONS = {"float32": np.float32, "float64": np.float64}
 MATRIX_BLOCK_VALUES = 1_000_000  # values per block when writing a matrix TSV
 README_NAME = "README.md"
-LICENSE_NAME = "LICENSE.txt"
+LICENSE_NAME = "LICENSE.TXT"  # refine.bio's name (its docs say LICENSE.txt)
+#: aggregated_metadata.json keys that a quant_sf_only dataset does not have (refine.bio's compile_metadata)
+QUANT_SF_ABSENT_KEYS = (
+    "aggregate_by",
+    "scale_by",
+    "ks_statistic",
+    "ks_pvalue",
+    "ks_warning",
+    "quantile_normalized",
+    "qn_targets",
+    "ks_gate",
+    "ks_results",
+    "precision",
+    "rnaseq_value_transform",
+)
+ZIP_MODE = 0o644  # readable like any download (mkstemp creates 0600)
 RNASEQ_STEP = "tximport"
 
 
@@ -129,6 +147,14 @@ class DatasetResult:
 def dataset_record_key(dataset_id: str) -> str:
     """Storage key of a dataset's record (``datasets/<id>/record.json``)."""
     return f"datasets/{dataset_id}/record.json"
+
+
+def finish_zip(tmp: Path, out: Path) -> None:
+    """fsync the finished zip, make it readable like any download (0644) and rename it to ``out``."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, ZIP_MODE)
+    os.replace(tmp, out)
 
 
 def _dir_name(key: str) -> str:
@@ -276,23 +302,26 @@ def _resolve(con, req: DatasetRequest) -> tuple[list[_Member], list[str]]:
     return members, warnings
 
 
-def _attach_processing(con, members: list[_Member]) -> None:
-    """Fill ``row``, ``processing``, ``key`` / ``reason`` of every member (step 2 of the module doc)."""
+def _attach_processing(con, members: list[_Member], quant_sf: bool = False) -> None:
+    """Fill ``row``, ``processing``, ``key`` / ``reason`` of every member (step 2 of the module doc);
+    ``quant_sf``: the latest salmon outcome and its quant.sf instead of the expression vector."""
     from refine_assets.lib.delivery.metadata import (
         fetch_latest_processing,
         fetch_sample_rows,
         usable_vector_key,
     )
+    from refine_assets.lib.delivery.quantsf import SALMON_STEP, usable_quant_sf_key
 
+    usable = usable_quant_sf_key if quant_sf else usable_vector_key
     rows = fetch_sample_rows(con, [(m.sample, m.experiment) for m in members])
-    latest = fetch_latest_processing(con, [m.sample for m in members])
+    latest = fetch_latest_processing(con, [m.sample for m in members], [SALMON_STEP] if quant_sf else None)
     by_sample: dict[str, list[dict]] = {}
     for (s, _e), r in latest.items():
         by_sample.setdefault(s, []).append(r)
     for m in members:
         m.row = rows.get((m.sample, m.experiment))
         own = latest.get((m.sample, m.experiment))
-        key, reason = usable_vector_key(own, (m.row or {}).get("pipeline"))
+        key, reason = usable(own, (m.row or {}).get("pipeline"))
         if key:
             m.processing, m.key = own, key
             continue
@@ -302,7 +331,7 @@ def _attach_processing(con, members: list[_Member]) -> None:
             reverse=True,
         )
         for r in others:
-            k, _ = usable_vector_key(r)
+            k, _ = usable(r)
             if k:
                 m.processing, m.key = r, k
                 break
@@ -381,7 +410,7 @@ def build_dataset(
 
     with duckdb.connect(str(db), read_only=True) as con:
         members, warnings = _resolve(con, req)
-        _attach_processing(con, members)
+        _attach_processing(con, members, quant_sf=req.quant_sf_only)
         usable_pairs = [(m.sample, m.experiment) for m in members if m.row is not None]
         attributes = fetch_attributes(con, usable_pairs)
         exp_rows = fetch_experiments(con, req.experiments)
@@ -418,7 +447,7 @@ def build_dataset(
         groups.setdefault(gkey, {}).setdefault(m.sample, []).append(m)
 
     targets: dict[str, tuple[np.ndarray, dict] | str] = {}
-    if req.quantile_normalize:
+    if req.quantile_normalize and not req.quant_sf_only:
         from refine_assets.lib.delivery.targets import QnTargetError, load_qn_target
 
         for organism in sorted(
@@ -447,26 +476,43 @@ def build_dataset(
     zout = _ZipOut(tmp, now.timetuple()[:6], compresslevel)
     try:
         for gkey in sorted(groups):
-            summary = _build_group(
-                gkey,
-                groups[gkey],
-                req,
-                store,
-                dtype,
-                targets,
-                ks_opts,
-                keep_ks_failures,
-                attributes,
-                exp_rows,
-                zout,
-                drop,
-                ks_results,
-                delivered,
-                delivered_exps,
-                sample_organism,
-                log,
-                qn_preview=qn_preview,
-            )
+            if req.quant_sf_only:
+                from refine_assets.lib.delivery.quantsf import write_quant_sf_group
+
+                summary = write_quant_sf_group(
+                    gkey,
+                    _dir_name(gkey),
+                    groups[gkey],
+                    req.aggregate_by,
+                    store,
+                    attributes,
+                    zout,
+                    drop,
+                    delivered,
+                    delivered_exps,
+                    sample_organism,
+                )
+            else:
+                summary = _build_group(
+                    gkey,
+                    groups[gkey],
+                    req,
+                    store,
+                    dtype,
+                    targets,
+                    ks_opts,
+                    keep_ks_failures,
+                    attributes,
+                    exp_rows,
+                    zout,
+                    drop,
+                    ks_results,
+                    delivered,
+                    delivered_exps,
+                    sample_organism,
+                    log,
+                    qn_preview=qn_preview,
+                )
             if summary is None:
                 warnings.append(f"group {gkey}: no sample left to deliver")
             else:
@@ -477,6 +523,7 @@ def build_dataset(
                 f"no sample of the request can be delivered ({len(filtered)} filtered): "
                 + "; ".join(reasons[:10])
             )
+        _write_group_metadata(zout, req, group_summaries, exp_rows)
         _write_top_level(
             zout,
             req,
@@ -498,9 +545,7 @@ def build_dataset(
             code_version(),
         )
         zout.close()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        finish_zip(tmp, out)
     except BaseException:
         with contextlib.suppress(Exception):
             zout.close()
@@ -577,7 +622,7 @@ def _build_group(
     ``qn_preview`` (filled once, by the first normalized group): a few columns before and after QN.
     """
     from refine_assets.lib.delivery.join import InnerJoin, JoinError
-    from refine_assets.lib.delivery.metadata import sample_metadata, write_metadata_tsv
+    from refine_assets.lib.delivery.metadata import sample_metadata
     from refine_assets.lib.delivery.transform import scale_rows
     from refine_assets.lib.delivery.vectors import VectorError, load_sample_vector
     from refine_assets.lib.ks import ks_gate
@@ -680,7 +725,7 @@ def _build_group(
             samples = [samples[j] for j in keep]
     if req.scale_by != "NONE":
         scale_rows(mat, req.scale_by, out=mat)
-    # metadata of the delivered samples
+    # metadata of the delivered samples (written with the dataset-wide header by _write_group_metadata)
     sample_dicts = []
     for s in samples:
         i = info[s]
@@ -691,7 +736,8 @@ def _build_group(
             m.row,
             attributes.get((m.sample, m.experiment), []),
             m.processing,
-            experiment_accession=";".join(exps),
+            experiment_accession=gkey if req.aggregate_by == "EXPERIMENT" else exps[0],
+            experiments=exps,
             provenance=i["provenance"],
             value_transform=i["transform"],
             genes_in_vector=i["n_genes"],
@@ -708,28 +754,6 @@ def _build_group(
             delivered_exps.setdefault(e, set()).add(s)
     name = _dir_name(gkey)
     zout.write_matrix(f"{name}/{name}.tsv", joined.genes, samples, mat)
-    with zout.text(f"{name}/metadata_{name}.tsv") as fh:
-        columns = write_metadata_tsv(fh, sample_dicts)
-    if req.aggregate_by == "SPECIES":
-        exps = sorted({e for d in sample_dicts for e in d["experiment_accession"].split(";")})
-        species_json = {
-            "species": gkey,
-            "samples": sample_dicts,
-            "experiments": {
-                e: _experiment_dict(
-                    exp_rows,
-                    e,
-                    [
-                        d["refinebio_accession_code"]
-                        for d in sample_dicts
-                        if e in d["experiment_accession"].split(";")
-                    ],
-                    [gkey],
-                )
-                for e in exps
-            },
-        }
-        zout.write_bytes(f"{name}/metadata_{name}.json", _json_bytes(species_json))
     return {
         "path": f"{name}/{name}.tsv",
         "metadata_path": f"{name}/metadata_{name}.tsv",
@@ -738,8 +762,42 @@ def _build_group(
         "num_genes": len(joined.genes),
         "organisms": organisms,
         "qn_targets": qn_used,
-        "metadata_columns": len(columns),
+        "sample_dicts": sample_dicts,
     }
+
+
+def _write_group_metadata(zout: _ZipOut, req: DatasetRequest, groups: dict[str, dict], exp_rows) -> None:
+    """Every group's ``metadata_<KEY>.tsv`` (and, by species, ``metadata_<KEY>.json``) with one header
+    for the whole dataset (refine.bio's ``write_tsv_json``); moves ``sample_dicts`` out of the summaries."""
+    from refine_assets.lib.delivery.metadata_tsv import tsv_columns, tsv_row, write_metadata_tsv
+
+    columns = tsv_columns(tsv_row(d) for g in groups.values() for d in g["sample_dicts"])
+    for gkey, summary in groups.items():
+        sample_dicts = summary.pop("sample_dicts")
+        summary["metadata_columns"] = len(columns)
+        name = _dir_name(gkey)
+        with zout.text(summary["metadata_path"]) as fh:
+            write_metadata_tsv(fh, sample_dicts, columns)
+        if req.aggregate_by == "SPECIES":
+            exps = sorted({e for d in sample_dicts for e in d["refinebio_experiment_accessions"]})
+            species_json = {
+                "species": gkey,
+                "samples": sample_dicts,
+                "experiments": {
+                    e: _experiment_dict(
+                        exp_rows,
+                        e,
+                        [
+                            d["refinebio_accession_code"]
+                            for d in sample_dicts
+                            if e in d["refinebio_experiment_accessions"]
+                        ],
+                        [gkey],
+                    )
+                    for e in exps
+                },
+            }
+            zout.write_bytes(f"{name}/metadata_{name}.json", _json_bytes(species_json))
 
 
 def _target_summary(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -787,7 +845,6 @@ def _write_top_level(
     warnings,
     version,
 ) -> None:
-    from refine_assets.lib.delivery.metadata import sample_metadata, write_metadata_tsv
     from refine_assets.lib.ks import DEFAULT_MIN_PRESENT_FRACTION, DEFAULT_PVALUE_MIN, DEFAULT_STATISTIC_MAX
 
     experiments = {
@@ -800,17 +857,20 @@ def _write_top_level(
     for organism, t in sorted(targets.items()):
         qn_targets[organism] = _target_summary(t[1]) if isinstance(t, tuple) else {"error": t}
     meta = {
-        "dataset_id": ds_id,
-        "created_at": created_at,
+        # refine.bio's keys (smashing_utils.compile_metadata)
+        "num_experiments": len(experiments),
+        "quant_sf_only": False,
         "aggregate_by": req.aggregate_by,
         "scale_by": req.scale_by,
+        **_ks_summary(ks_results),
         "quantile_normalized": req.quantile_normalize,
-        "quant_sf_only": False,
-        "num_samples": len(delivered),
-        "num_experiments": len(experiments),
-        "num_filtered_samples": len({f["sample"] for f in filtered}),
         "samples": delivered,
+        "num_samples": len(delivered),
         "experiments": experiments,
+        "created_at": created_at,
+        # ours
+        "dataset_id": ds_id,
+        "num_filtered_samples": len({f["sample"] for f in filtered}),
         "groups": group_summaries,
         "qn_targets": qn_targets,
         "ks_gate": {
@@ -824,38 +884,72 @@ def _write_top_level(
             "failures_kept": keep_ks_failures,
         },
         "ks_results": ks_results,
-        **_ks_summary(ks_results),
         "precision": precision,
         "rnaseq_value_transform": "log2(x+1)" if req.aggregate_by == "SPECIES" else "none",
         "request": req.to_dict(),
         "software": {"refine_assets": version},
         "warnings": warnings,
     }
+    if req.quant_sf_only:  # refine.bio writes only the keys that mean something for quant.sf files
+        meta["quant_sf_only"] = True
+        for key in QUANT_SF_ABSENT_KEYS:
+            meta.pop(key)
     zout.write_bytes("aggregated_metadata.json", _json_bytes(meta))
     if filtered:
-        rows = []
-        for f in filtered:
-            m = f["member"]
-            if m.row is not None:
-                d = sample_metadata(
-                    m.row,
-                    attributes.get((m.sample, m.experiment), []),
-                    m.processing,
-                    experiment_accession=m.experiment,
-                )
-            else:
-                d = {"refinebio_accession_code": m.sample, "experiment_accession": m.experiment}
-            d.update({"reason": f["reason"], "stage": f["stage"], "group": f["group"]})
-            rows.append(d)
-        rows.sort(key=lambda d: (d["refinebio_accession_code"], d["experiment_accession"], d["group"] or ""))
-        zout.write_bytes(
-            "filtered_samples_metadata.json",
-            _json_bytes({"num_filtered": len(rows), "filtered_samples": rows}),
-        )
-        with zout.text("filtered_samples_metadata.tsv") as fh:
-            write_metadata_tsv(fh, rows, leading=("reason", "stage", "group"))
-    zout.write_bytes(README_NAME, _package_text("README_DATASET.md"))
+        write_filtered(zout, filtered, attributes)
+    write_texts(zout)
+
+
+def write_texts(zout: _ZipOut, readme: str = "README_DATASET.md") -> None:
+    """``README.md`` and ``LICENSE.TXT`` (package data) into the zip."""
+    zout.write_bytes(README_NAME, _package_text(readme))
     zout.write_bytes(LICENSE_NAME, _package_text("LICENSE_DATASET.txt"))
+
+
+def write_filtered(zout: _ZipOut, filtered: list[dict], attributes: Mapping[tuple[str, str], list]) -> int:
+    """``filtered_samples_metadata.json`` and ``.tsv`` in refine.bio's shape; returns the sample count.
+
+    JSON: ``{accession: sample dict + "reason" + "experiment_accession_code"}`` (refine.bio's keys; no
+    processor keys, as refine.bio's ``to_metadata_dict()`` without a file), plus ours:
+    ``refinebio_filter_stage`` (processing | organism | qn_target | load | ks | quant_sf),
+    ``refinebio_filter_group`` and ``refinebio_filtered_in`` (every (experiment, group, stage, reason)
+    the sample was dropped from; the first one gives ``reason``). TSV: the same dicts flattened.
+    """
+    from refine_assets.lib.delivery.metadata import sample_metadata
+    from refine_assets.lib.delivery.metadata_tsv import write_metadata_tsv
+
+    by_sample: dict[str, dict] = {}
+    for f in sorted(filtered, key=lambda f: (f["sample"], f["experiment"], f["group"] or "")):
+        m = f["member"]
+        entry = {
+            "experiment": f["experiment"],
+            "group": f["group"],
+            "stage": f["stage"],
+            "reason": f["reason"],
+        }
+        if f["sample"] in by_sample:
+            by_sample[f["sample"]]["refinebio_filtered_in"].append(entry)
+            continue
+        if m.row is not None:
+            d = sample_metadata(
+                m.row, attributes.get((m.sample, m.experiment), []), None, experiment_accession=m.experiment
+            )
+        else:
+            d = {"refinebio_accession_code": m.sample, "experiment_accession": m.experiment}
+        d.update(
+            {
+                "reason": f["reason"],
+                "experiment_accession_code": m.experiment,
+                "refinebio_filter_stage": f["stage"],
+                "refinebio_filter_group": f["group"],
+                "refinebio_filtered_in": [entry],
+            }
+        )
+        by_sample[f["sample"]] = d
+    zout.write_bytes("filtered_samples_metadata.json", _json_bytes(by_sample))
+    with zout.text("filtered_samples_metadata.tsv") as fh:
+        write_metadata_tsv(fh, list(by_sample.values()))
+    return len(by_sample)
 
 
 def record_dataset(warehouse_path: str | Path, record: Mapping[str, Any]) -> None:

@@ -1,42 +1,30 @@
-"""Sample and experiment metadata for dataset zips, read from the DuckDB warehouse.
+"""Sample and experiment metadata for dataset zips, read from the DuckDB warehouse, in refine.bio's keys.
 
 Sources (``sql/schema.sql``, ``sql/views.sql``): ``samples`` + ``sample_harmonized`` (the ``refinebio_*``
 fields), ``sample_attributes`` (every submitter key/value, verbatim), ``processing_ledger`` (the latest
 non-survey outcome per sample and experiment: step, versions, output) and ``experiments``.
 
-**Sample dict** (JSON files; :func:`sample_metadata`): ``refinebio_accession_code``,
-``experiment_accession``, the harmonized fields ``refinebio_<field>`` (title, sex, age, specimen_part,
-genetic_information, disease, disease_stage, cell_line, treatment, race, subject, compound, time,
-developmental_stage), source fields (``refinebio_organism``, ``refinebio_source_database``,
-``refinebio_source_archive_url``, ``refinebio_platform`` = the platform title without its ``[code]``
-prefix plus `` (<code>)`` as refine.bio prints it, ``refinebio_platform_accession``,
-``refinebio_platform_code``, ``refinebio_technology``, ``refinebio_manufacturer``, ``refinebio_has_raw``,
-``refinebio_processed``), processing provenance (``refinebio_processor_name`` = ledger step,
-``refinebio_processor_method``, ``refinebio_processor_version`` = refine-assets code version,
-``refinebio_processor_versions`` = the ledger's full versions object: code, tools and reference
-versions, ``refinebio_processed_url``, ``refinebio_processed_sha256``, ``refinebio_processed_at``,
-``refinebio_processed_experiment``, ``refinebio_processing_metrics``), delivery facts
-(``refinebio_value_transform``, ``refinebio_genes_in_vector``) and ``refinebio_annotations``: the
-submitter attributes as a list of ``{"source", "key", "value"}`` objects in record order, verbatim.
+**Sample dict** (:func:`sample_metadata`), refine.bio's ``Sample.to_metadata_dict`` keys with its types:
+``refinebio_accession_code``, ``refinebio_title``, ``refinebio_organism``, ``refinebio_source_database``,
+``refinebio_source_archive_url``, the harmonized fields ``refinebio_sex`` ... ``refinebio_developmental_stage``
+(text, ``""`` when unknown), ``refinebio_age`` (a number, ``""`` when unknown), ``refinebio_platform``
+(the platform title without its ``[code]`` prefix plus `` (<code>)``), ``refinebio_processed`` (refine.bio's
+meaning: the sample has raw data), ``refinebio_annotations`` (the submitter metadata in refine.bio's
+annotation shape, :func:`~refine_assets.lib.delivery.metadata_tsv.refinebio_annotations`) and, for a
+processed sample, ``refinebio_processor_id`` (integer), ``refinebio_processor_name`` (refine.bio's processor
+names: ``Affymetrix SCAN``, ``Illumina SCAN``, ``Submitter-processed``, ``Tximport``, ``Salmon Quant``) and
+``refinebio_processor_version``.
 
-**Metadata TSV** (:func:`metadata_columns`, :func:`tsv_row`): one row per sample; columns
-``refinebio_accession_code``, ``experiment_accession``, every other ``refinebio_*`` field sorted (objects
-as compact JSON), then the submitter attributes flattened (:func:`flatten_attributes`) sorted; the
-header is the union over the file's samples, a sample without a column has an empty cell.
+Extra keys (refine.bio's readers ignore them): ``experiment_accession``, ``refinebio_experiment_accessions``,
+``refinebio_platform_accession``, ``refinebio_platform_code``, ``refinebio_technology``,
+``refinebio_manufacturer``, ``refinebio_has_raw``, ``refinebio_processor_step`` (ledger step),
+``refinebio_processor_method``, ``refinebio_processor_versions`` (code, tool and reference versions),
+``refinebio_processed_url``, ``refinebio_processed_sha256``, ``refinebio_processed_at``,
+``refinebio_processed_experiment``, ``refinebio_processing_metrics``, ``refinebio_gene_mapping`` (the id
+mapping used), ``refinebio_value_scale``, ``refinebio_value_transform``, ``refinebio_genes_in_vector`` and
+``refinebio_attributes`` (the attribute rows verbatim, ``[{"source", "key", "value"}]``).
 
-**Flattening rule** (documented contract; refine.bio dropped ArrayExpress ``variable_*`` values through a
-header/row-key mismatch and kept only the first of conflicting values, teardown §6.6 and §12 item 8):
-
-* each attribute row ``(source, key, value)`` becomes column ``<source>:<key>`` — e.g.
-  ``geo_characteristics:tissue`` (GEO ``characteristics_ch1`` "tissue: kidney", split by the surveyor),
-  ``geo_field:source_name_ch1``, ``sdrf:Characteristics[organism part]``, ``sdrf:Factor Value[dose]``,
-  ``ae_json:variable[dose]``, ``biosample:tissue``, ``ena_run:instrument_model``. Columns from different
-  sources never collide and never collide with ``refinebio_*`` (they contain ``:``);
-* the same ``(source, key)`` with several *different* values in one sample gives ``<source>:<key>``,
-  ``<source>:<key>#2``, ``<source>:<key>#3`` ... in record (``position``) order; an identical repeated
-  value is written once (no information lost);
-* tabs, carriage returns and newlines in keys and values become single spaces in the TSV (the JSON
-  keeps them verbatim). Nothing else is changed and no attribute is dropped.
+The metadata TSV is written by :mod:`refine_assets.lib.delivery.metadata_tsv`.
 
 Queries take the wanted (sample, experiment) pairs as an Arrow table joined inside DuckDB (one query per
 table, no per-sample round trips).
@@ -44,37 +32,41 @@ table, no per-sample round trips).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from refine_assets.lib.delivery.metadata_tsv import refinebio_annotations
 from refine_assets.lib.harmonize import HARMONIZED_FIELDS
 
 __all__ = [
     "HARMONIZED_FIELDS",
+    "PROCESSOR_NAMES",
     "experiment_metadata",
     "fetch_attributes",
     "fetch_experiments",
     "fetch_latest_processing",
     "fetch_sample_rows",
-    "flatten_attributes",
-    "metadata_columns",
     "pretty_platform",
+    "processor_fields",
     "sample_metadata",
-    "tsv_cell",
-    "tsv_row",
     "usable_vector_key",
-    "write_metadata_tsv",
 ]
 
-FIRST_COLUMNS = ("refinebio_accession_code", "experiment_accession")
-_WS = re.compile(r"[\t\r\n]+")
-_REPEAT = re.compile(r"^(.*)#(\d+)$")
+#: refine.bio's processor names (``ProcessorEnum``) of our ledger steps
+PROCESSOR_NAMES = {
+    "affy_scan": "Affymetrix SCAN",
+    "illumina_scan": "Illumina SCAN",
+    "submitter_processed": "Submitter-processed",
+    "no_op": "Submitter-processed",
+    "tximport": "Tximport",
+    "salmon": "Salmon Quant",
+}
 
 Pair = tuple[str, str]
 
@@ -137,26 +129,35 @@ def fetch_attributes(con: duckdb.DuckDBPyConnection, pairs: Iterable[Pair]) -> d
         con.unregister("_wanted_pairs")
 
 
-def fetch_latest_processing(con: duckdb.DuckDBPyConnection, samples: Iterable[str]) -> dict[Pair, dict]:
+def fetch_latest_processing(
+    con: duckdb.DuckDBPyConnection, samples: Iterable[str], steps: Sequence[str] | None = None
+) -> dict[Pair, dict]:
     """Latest non-survey ledger row per (sample, experiment), for every experiment of ``samples``.
 
     Same rule as the ``sample_status`` view (newest ``recorded_at``; ties broken by step name for
-    determinism). ``versions``, ``metrics`` and ``input_checksums`` are parsed from JSON.
+    determinism); ``steps`` restricts it to those steps (``["salmon"]``: the latest quant.sf).
+    ``versions``, ``metrics`` and ``input_checksums`` are parsed from JSON.
     """
     table = pa.table({"sample_accession": pa.array(sorted(set(samples)), pa.string())})
     con.register("_wanted_samples", table)
+    step_filter = ""
+    params: list[Any] = []
+    if steps is not None:
+        step_filter = "AND list_contains(?, l.step)"
+        params.append(list(steps))
     try:
         cur = con.execute(
-            """
+            f"""
             SELECT * EXCLUDE (rn) FROM (
                 SELECT l.*, row_number() OVER (
                     PARTITION BY l.sample_accession, l.experiment_accession
                     ORDER BY l.recorded_at DESC, l.step) AS rn
                 FROM processing_ledger l
                 JOIN _wanted_samples w ON w.sample_accession = l.sample_accession
-                WHERE l.step <> 'survey'
+                WHERE l.step <> 'survey' {step_filter}
             ) WHERE rn = 1
-            """
+            """,
+            params,
         )
         out = {}
         for r in _rows(cur):
@@ -238,147 +239,149 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _text(value: Any) -> str:
+    """refine.bio's text columns: ``""`` instead of null."""
+    value = _plain(value)
+    return "" if value is None else str(value)
+
+
+def processor_fields(
+    step: str | None, versions: Mapping[str, Any] | None, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``refinebio_processor_id``, ``_name`` and ``_version`` of a ledger step and its versions.
+
+    name: refine.bio's processor name (:data:`PROCESSOR_NAMES`, else the step); version: the refine-assets
+    version recorded with the output, else ``<step> v<method_version>``, else the tool's recorded version
+    (``salmon 1.10.1``), else ``unknown``; id: a stable
+    integer for (name, version, versions) - the first 28 bits of their sha256 - standing in for
+    refine.bio's database id of a (processor, version, environment) row.
+    """
+    versions = dict(versions or {})
+    prov_versions = (provenance or {}).get("versions") or {}
+    name = PROCESSOR_NAMES.get(step or "", step or "unknown")
+    version = versions.get("refine_assets") or prov_versions.get("refine_assets")
+    if not version and versions.get("method_version"):
+        version = f"{step} v{versions['method_version']}"
+    if not version and versions.get(step or ""):  # the tool's own version (salmon 1.10.1)
+        version = f"{step} {versions[step]}"
+    version = str(version or "unknown")
+    canonical = json.dumps([name, version, versions], sort_keys=True, default=str)
+    ident = int(hashlib.sha256(canonical.encode()).hexdigest()[:7], 16)
+    return {
+        "refinebio_processor_id": ident,
+        "refinebio_processor_name": name,
+        "refinebio_processor_version": version,
+    }
+
+
+def _gene_mapping(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The gene-id mapping a processor used (from its QC metrics), without the per-candidate details."""
+    mapping = metrics.get("gene_mapping") or metrics.get("mapping")
+    if not isinstance(mapping, Mapping):
+        return None
+    return {k: v for k, v in mapping.items() if k != "candidates"}
+
+
 def sample_metadata(
     row: Mapping[str, Any],
     attributes: Sequence[Mapping[str, Any]],
     processing: Mapping[str, Any] | None,
     *,
     experiment_accession: str,
+    experiments: Sequence[str] | None = None,
     provenance: Mapping[str, Any] | None = None,
     value_transform: str = "none",
     genes_in_vector: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON sample dict (module docstring) from a :func:`fetch_sample_rows` row, its attributes,
-    its latest ledger row and the vector's stored provenance."""
+    """The sample dict (module docstring) from a :func:`fetch_sample_rows` row, its attribute rows, its
+    ledger row (None: not processed; no processor keys then, as refine.bio) and the vector's provenance.
+
+    ``experiment_accession``: the experiment the sample is listed under in this file (refine.bio: the
+    first requested experiment listing it); ``experiments``: every requested experiment listing it.
+    """
+    from refine_assets.lib.delivery.vectors import value_scale
+
     proc = processing or {}
     versions = proc.get("versions") or {}
+    versions = versions if isinstance(versions, dict) else {}
+    metrics = proc.get("metrics") or {}
+    metrics = metrics if isinstance(metrics, dict) else {}
     prov = provenance or {}
     code = row.get("internal_platform_code") or row.get("platform_accession")
+    age = _plain(row.get("h_age"))
     out: dict[str, Any] = {
         "refinebio_accession_code": row["accession"],
         "experiment_accession": experiment_accession,
+        "refinebio_experiment_accessions": sorted(set(experiments or [experiment_accession])),
+        "refinebio_title": _text(row.get("title") or row.get("h_title")),  # as submitted (refine.bio)
         "refinebio_organism": row.get("organism"),
-        "refinebio_source_database": row.get("source_database"),
-        "refinebio_source_archive_url": row.get("source_url"),
-        "refinebio_platform": pretty_platform(row.get("platform_name"), code),
+        "refinebio_source_database": _text(row.get("source_database")),
+        "refinebio_source_archive_url": _text(row.get("source_url")),
+        "refinebio_age": "" if age is None else round(float(age), 3),
+        "refinebio_platform": _text(pretty_platform(row.get("platform_name"), code)),
+        "refinebio_processed": bool(row.get("has_raw")),
+        "refinebio_annotations": refinebio_annotations(attributes),
+        "refinebio_attributes": [
+            {"source": a.get("source"), "key": a.get("key"), "value": a.get("value")} for a in attributes
+        ],
         "refinebio_platform_accession": row.get("platform_accession"),
         "refinebio_platform_code": row.get("internal_platform_code"),
         "refinebio_technology": row.get("technology"),
         "refinebio_manufacturer": row.get("manufacturer"),
         "refinebio_has_raw": row.get("has_raw"),
-        "refinebio_processed": bool(proc) and proc.get("status") == "succeeded",
     }
     for f in HARMONIZED_FIELDS:
-        value = row.get(f"h_{f}")
-        if f == "title" and value is None:
-            value = row.get("title")
-        out[f"refinebio_{f}"] = _plain(value)
-    out.update(
-        {
-            "refinebio_processor_name": proc.get("step"),
-            "refinebio_processor_method": prov.get("method") or proc.get("step"),
-            "refinebio_processor_version": versions.get("refine_assets")
-            if isinstance(versions, dict)
-            else None,
-            "refinebio_processor_versions": versions,
-            "refinebio_processed_url": proc.get("output_url"),
-            "refinebio_processed_sha256": proc.get("output_sha256"),
-            "refinebio_processed_at": _plain(proc.get("recorded_at")),
-            "refinebio_processed_experiment": proc.get("experiment_accession"),
-            "refinebio_processing_metrics": proc.get("metrics") or {},
-            "refinebio_value_transform": value_transform,
-            "refinebio_genes_in_vector": genes_in_vector,
-            "refinebio_annotations": [
-                {"source": a.get("source"), "key": a.get("key"), "value": a.get("value")} for a in attributes
-            ],
-        }
-    )
+        if f not in ("title", "age"):
+            out[f"refinebio_{f}"] = _text(row.get(f"h_{f}"))
+    if proc:
+        step = proc.get("step")
+        out.update(processor_fields(step, versions, prov))
+        out.update(
+            {
+                "refinebio_processor_step": step,
+                "refinebio_processor_method": prov.get("method") or step,
+                "refinebio_processor_versions": versions,
+                "refinebio_processed_url": proc.get("output_url"),
+                "refinebio_processed_sha256": proc.get("output_sha256"),
+                "refinebio_processed_at": _plain(proc.get("recorded_at")),
+                "refinebio_processed_experiment": proc.get("experiment_accession"),
+                "refinebio_processing_metrics": metrics,
+                "refinebio_gene_mapping": _gene_mapping(metrics),
+                "refinebio_value_scale": value_scale(step, metrics),
+                "refinebio_value_transform": value_transform,
+                "refinebio_genes_in_vector": genes_in_vector,
+            }
+        )
     return {k: _plain(v) for k, v in out.items()}
 
 
-def _one_line(text: Any) -> str:
-    return _WS.sub(" ", "" if text is None else str(text))
-
-
-def flatten_attributes(attributes: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Submitter attributes -> ``{column: value}`` by the flattening rule of the module docstring."""
-    out: dict[str, str] = {}
-    seen: dict[str, list[str]] = {}
-    for a in attributes:
-        base = f"{_one_line(a.get('source'))}:{_one_line(a.get('key'))}"
-        value = _one_line(a.get("value"))
-        values = seen.setdefault(base, [])
-        if value in values:
-            continue
-        values.append(value)
-        out[base if len(values) == 1 else f"{base}#{len(values)}"] = value
-    return out
-
-
-def tsv_cell(value: Any) -> str:
-    """A TSV cell: None -> empty, booleans ``true``/``false``, integral floats without ``.0``, objects as
-    compact sorted JSON, text on one line."""
+def _timestamp(value: Any) -> str:
+    """refine.bio's experiment dates: ``%Y-%m-%dT%H:%M:%S``, ``""`` when unknown."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, dict | list):
-        return _one_line(json.dumps(value, sort_keys=True, separators=(",", ":"), default=str))
-    return _one_line(value)
-
-
-def tsv_row(sample: Mapping[str, Any]) -> dict[str, str]:
-    """A sample dict as TSV cells: every field except ``refinebio_annotations``, plus the flattened
-    submitter attributes."""
-    row = {k: tsv_cell(v) for k, v in sample.items() if k != "refinebio_annotations"}
-    row.update(flatten_attributes(sample.get("refinebio_annotations") or []))
-    return row
-
-
-def _submitter_sort_key(column: str) -> tuple[str, int]:
-    m = _REPEAT.match(column)
-    return (m.group(1), int(m.group(2))) if m else (column, 1)
-
-
-def metadata_columns(rows: Iterable[Mapping[str, str]], leading: Sequence[str] = ()) -> list[str]:
-    """TSV header: the first columns (then ``leading``, e.g. a filtered sample's ``reason``), other
-    ``refinebio_*`` sorted, then submitter columns sorted (``a``, ``a#2``, ``a#10`` in numeric order);
-    the union over ``rows``."""
-    keys: set[str] = set()
-    for r in rows:
-        keys.update(r)
-    fixed = [*FIRST_COLUMNS, *leading]
-    first = [c for c in FIRST_COLUMNS if c in keys or c == "refinebio_accession_code"]
-    first += [c for c in leading if c not in first]
-    refinebio = sorted(k for k in keys if k.startswith("refinebio_") and k not in fixed)
-    other = sorted(
-        (k for k in keys if k not in fixed and not k.startswith("refinebio_")), key=_submitter_sort_key
-    )
-    return [*first, *refinebio, *other]
-
-
-def write_metadata_tsv(
-    fh: TextIO, samples: Sequence[Mapping[str, Any]], leading: Sequence[str] = ()
-) -> list[str]:
-    """Write the metadata TSV of ``samples`` (sample dicts) to a text stream; returns the header.
-    ``leading`` columns (present in the sample dicts) come right after the first two."""
-    rows = [tsv_row(s) for s in samples]
-    columns = metadata_columns(rows, leading)
-    fh.write("\t".join(columns) + "\n")
-    for r in rows:
-        fh.write("\t".join(r.get(c, "") for c in columns) + "\n")
-    return columns
+    if hasattr(value, "strftime"):
+        if not hasattr(value, "hour"):  # a date
+            return value.strftime("%Y-%m-%dT00:00:00")
+        return value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = str(value)
+    return f"{text}T00:00:00" if len(text) == 10 else text
 
 
 def experiment_metadata(
     row: Mapping[str, Any], sample_accessions: Sequence[str], organisms: Sequence[str]
 ) -> dict[str, Any]:
-    """refine.bio's experiment dict (``aggregated_metadata.json`` ``experiments``) from an ``experiments``
-    row, the delivered sample accessions and their organisms."""
+    """refine.bio's experiment dict (``Experiment.to_metadata_dict``) from an ``experiments`` row, the
+    delivered sample accessions and their organisms, plus extra keys.
+
+    refine.bio keys: ``title``, ``accession_code``, ``organisms``, ``sample_accession_codes`` (here the
+    delivered samples only; refine.bio listed every sample of the experiment that was not filtered),
+    ``description``, ``protocol_description``, ``technology``, ``submitter_institution``,
+    ``has_publication``, ``publication_title``, ``publication_doi``, ``pubmed_id`` (text, ``""`` when
+    none), ``source_first_published``, ``source_last_modified`` (``%Y-%m-%dT%H:%M:%S`` or ``""``).
+    Extra: ``source_database``, ``source_url``, ``publication_authors``, ``pubmed_ids``,
+    ``alternate_accessions``, ``related_accessions``, ``num_samples``, ``attributes``,
+    ``survey_manifest_url``.
+    """
     attrs: dict[str, list[str]] = {}
     for item in row.get("experiment_attributes") or []:
         attrs.setdefault(str(item.get("key")), []).append(item.get("value"))
@@ -386,21 +389,21 @@ def experiment_metadata(
     pubmed = [p for p in (row.get("pubmed_ids") or []) if p]
     return {
         "accession_code": row.get("accession"),
-        "title": row.get("title"),
-        "description": row.get("description"),
+        "title": _text(row.get("title")),
+        "description": _text(row.get("description")),
         "protocol_description": protocols,
-        "technology": row.get("technology"),
+        "technology": _text(row.get("technology")),
         "source_database": row.get("source_database"),
         "source_url": row.get("source_url"),
-        "submitter_institution": row.get("submitter_institution"),
+        "submitter_institution": _text(row.get("submitter_institution")),
         "has_publication": bool(pubmed or row.get("publication_doi") or row.get("publication_title")),
-        "publication_title": row.get("publication_title"),
-        "publication_doi": row.get("publication_doi"),
+        "publication_title": _text(row.get("publication_title")),
+        "publication_doi": _text(row.get("publication_doi")),
         "publication_authors": list(row.get("publication_authors") or []),
-        "pubmed_id": pubmed[0] if pubmed else None,
+        "pubmed_id": pubmed[0] if pubmed else "",
         "pubmed_ids": pubmed,
-        "source_first_published": _plain(row.get("source_first_published")),
-        "source_last_modified": _plain(row.get("source_last_modified")),
+        "source_first_published": _timestamp(row.get("source_first_published")),
+        "source_last_modified": _timestamp(row.get("source_last_modified")),
         "alternate_accessions": list(row.get("alternate_accessions") or []),
         "related_accessions": list(row.get("related_accessions") or []),
         "organisms": sorted(set(organisms)),

@@ -19,7 +19,9 @@ Rules (each violation raises :class:`DatasetRequestError` naming the field and t
   them in ``aggregated_metadata.json``. ``quantile_normalize`` must be a JSON boolean. Skipping QN is
   accepted for any dataset, as refine.bio's API does (its web UI offers it only for RNA-seq aggregated
   by experiment; the reference doc: "Skipping quantile normalization for RNA-seq experiments").
-* ``quant_sf_only: true`` (refine.bio's raw quant.sf downloads) is not supported and is an error.
+* ``quant_sf_only`` (boolean, default false): deliver each RNA-seq run's salmon ``quant.sf`` instead of
+  expression matrices (:mod:`refine_assets.lib.delivery.quantsf`); ``scale_by`` and
+  ``quantile_normalize`` are then ignored, as refine.bio ignores them.
 * Other keys refine.bio's API returns for a dataset (``id``, ``is_processed``, ``email_address`` ...) are
   ignored so that a dataset JSON fetched from refine.bio can be replayed; ``id`` (or ``dataset_id``)
   becomes the dataset id. Any other key is an error (a typo such as ``scale`` must not silently
@@ -94,6 +96,7 @@ class DatasetRequest:
     scale_by: str = "NONE"
     quantile_normalize: bool = True
     dataset_id: str | None = None
+    quant_sf_only: bool = False
 
     def is_all(self, experiment: str) -> bool:
         """Whether every sample of ``experiment`` was requested."""
@@ -112,6 +115,8 @@ class DatasetRequest:
             "scale_by": self.scale_by,
             "quantile_normalize": self.quantile_normalize,
         }
+        if self.quant_sf_only:
+            out["quant_sf_only"] = True
         if self.dataset_id:
             out["dataset_id"] = self.dataset_id
         return out
@@ -145,10 +150,13 @@ def parse_request(obj: Any) -> DatasetRequest:
     if unknown:
         raise DatasetRequestError(
             f"unknown request field(s) {', '.join(map(repr, unknown))}; expected data, aggregate_by, "
-            "scale_by, quantile_normalize"
+            "scale_by, quantile_normalize, quant_sf_only"
         )
-    if obj.get("quant_sf_only"):
-        raise DatasetRequestError("quant_sf_only datasets (raw salmon quant.sf files) are not supported")
+    quant_sf_only = obj.get("quant_sf_only", False)
+    if quant_sf_only is None:
+        quant_sf_only = False
+    if not isinstance(quant_sf_only, bool):
+        raise DatasetRequestError(f"quant_sf_only must be true or false, got {quant_sf_only!r}")
     data = obj.get("data")
     if not isinstance(data, Mapping) or not data:
         raise DatasetRequestError(
@@ -191,6 +199,7 @@ def parse_request(obj: Any) -> DatasetRequest:
         scale_by=_choice(obj, "scale_by", SCALE_BY, "NONE"),
         quantile_normalize=qn,
         dataset_id=dataset_id,
+        quant_sf_only=quant_sf_only,
     )
 
 

@@ -81,9 +81,15 @@ def _as_string_array(ids) -> pa.Array:
 
 
 def sanitize_vector(
-    ids: np.ndarray | list[str] | pd.Index | pa.Array | pa.ChunkedArray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict]:
+    ids: np.ndarray | list[str] | pd.Index | pa.Array | pa.ChunkedArray,
+    values: np.ndarray,
+    *,
+    arrow_ids: bool = False,
+) -> tuple[np.ndarray | pa.Array, np.ndarray, dict]:
     """Steps 1-6 of the module docstring: ``(sorted unique ids, float64 values, stats)``.
+
+    ``arrow_ids``: return the ids as an Arrow string array instead of a numpy object array (no Python
+    string per id; the expression store keeps thousands of vectors at once).
 
     Vectorized: Arrow compute kernels for the id edits (RE2 regexes ``_at$`` and ``\\.\\d+$``), one
     ``sort_indices``, and duplicate means as ``bincount`` sums / counts over runs of equal sorted ids.
@@ -123,7 +129,9 @@ def sanitize_vector(
         sorted_ids = sorted_ids.filter(pa.array(starts))
     else:
         out_vals = sorted_vals.copy()
-    out_ids = np.asarray(sorted_ids.to_numpy(zero_copy_only=False), dtype=object)
+    if isinstance(sorted_ids, pa.ChunkedArray):
+        sorted_ids = sorted_ids.combine_chunks()
+    out_ids = sorted_ids if arrow_ids else np.asarray(sorted_ids.to_numpy(zero_copy_only=False), dtype=object)
     stats = {
         "n_input": int(n_input),
         "n_affx_dropped": int(affx.sum()),
@@ -133,6 +141,26 @@ def sanitize_vector(
         "n_genes": len(out_ids),
     }
     return out_ids, out_vals, stats
+
+
+#: value scale of a per-sample vector by the ledger step that wrote it (see :func:`value_scale`)
+STEP_SCALES = {"affy_scan": "scan", "illumina_scan": "scan", "tximport": "length_scaled_tpm"}
+
+
+def value_scale(step: str | None, metrics: dict | None = None) -> str:
+    """The scale of a stored vector's values: ``scan`` (Affymetrix/Illumina SCAN: background-standardised
+    scores on a log scale, ``docs/scan.md``), ``length_scaled_tpm`` (tximport, not logged), ``log2``
+    (submitter-processed values we log2-transformed) or ``log_as_submitted`` (submitter-processed values
+    already on a log scale, base unknown; the ``log2`` metrics of ``lib/submitter/log2.py`` decide), else
+    ``unknown``."""
+    if step in STEP_SCALES:
+        return STEP_SCALES[step]
+    if step in ("submitter_processed", "no_op"):
+        log2 = (metrics or {}).get("log2")
+        if isinstance(log2, dict) and log2.get("transformed") is False:
+            return "log_as_submitted"
+        return "log2"
+    return "unknown"
 
 
 def read_vector_arrays(store: ArtifactStore, key: str) -> tuple[pa.Array, np.ndarray, dict]:
