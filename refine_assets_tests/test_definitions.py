@@ -9,6 +9,7 @@ import dagster as dg
 from refine_assets.definitions import build_defs
 from refine_assets.defs.partitions import (
     affy_platform_partitions,
+    illumina_platform_partitions,
     experiment_partitions,
     organism_length_partitions,
     organism_partitions,
@@ -42,6 +43,7 @@ def test_every_asset_in_a_group_and_partitioned_by_shared_defs(tmp_path) -> None
                 experiment_partitions,
                 organism_partitions,
                 affy_platform_partitions,
+                illumina_platform_partitions,
                 organism_length_partitions,
             ), node.key
     # no organism x experiment cross product anywhere: the only multi-partition is organism x the

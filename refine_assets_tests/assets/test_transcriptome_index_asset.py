@@ -150,13 +150,13 @@ def test_missing_organism_fails_without_retry(tmp_path: Path, cassettes: Path) -
     result = _materialize(
         tmp_path / "store",
         "short|NOT_AN_ORGANISM",
-        ReferenceSourcesResource(),
+        ReferenceSourcesResource(transcriptomes={"NOT_AN_ORGANISM": {"division": "Ensembl"}}),
         http=ReplayHttpResource(cassettes=[str(cassettes / CASSETTE)]),
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     error = failure.step_failure_data.error
-    assert "NOT_AN_ORGANISM: not a species of Ensembl division EnsemblMain" in error.message
+    assert "NOT_AN_ORGANISM is not a species of Ensembl division EnsemblMain" in error.message
     assert not store_has_records(tmp_path / "store")
 
 

@@ -45,10 +45,10 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path,
         assert processed["E-MTAB-3050"] == 1  # the real C30057 array through SCANfast
         refs = {r[0] for r in con.execute("SELECT kind FROM reference_artifacts").fetchall()}
         # located in the (replayed) catalogues and built on demand: none was configured by hand
+        # (no manufacturer annotation: the real array is mapped through its Brainarray package)
         assert refs == {
             "probes",
             "brainarray",
-            "annotation",
             "crosswalk",
             "qn_targets",
             "transcriptome_index",
@@ -73,6 +73,14 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path,
             "SELECT kind, organism, version, num_samples FROM compendia ORDER BY kind"
         ).fetchall()
         assert versions == [("compendium", "DANIO_RERIO", 1, 20), ("quantpendium", "DANIO_RERIO", 1, 20)]
+        # QN targets: human from 1 raw array (< 100): built, flagged, refused; zebrafish under the
+        # demo's recorded minimum of 20
+        targets = dict(
+            con.execute(
+                "SELECT name, details->>'$.flagged' FROM reference_artifacts WHERE kind = 'qn_targets'"
+            ).fetchall()
+        )
+        assert targets == {"HOMO_SAPIENS": "true", "DANIO_RERIO": "false"}
         url = con.execute("SELECT url FROM compendia WHERE kind = 'compendium'").fetchall()[0][0]
         matrix = Path(url.removeprefix("file://")) / "matrix"
         n = con.execute(f"SELECT count(DISTINCT sample) FROM read_parquet('{matrix}/*.parquet')").fetchall()
@@ -110,7 +118,11 @@ def _demo_downloads_pass_refinebio_readers(
     request = tmp_path / "species.json"
     request.write_text(
         json.dumps(
-            {"data": {"GSE781": "ALL", "E-MTAB-3050": "ALL", "SRP095529": "ALL"}, "aggregate_by": "SPECIES"}
+            {
+                "data": {"GSE781": "ALL", "E-MTAB-3050": "ALL", "SRP095529": "ALL"},
+                "aggregate_by": "SPECIES",
+                "quantile_normalize": False,  # the demo's human QN target is below its minimum
+            }
         )
     )
     species_zip = tmp_path / "species.zip"

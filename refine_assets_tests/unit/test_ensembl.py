@@ -100,7 +100,14 @@ def test_given_release_and_no_verify_make_only_the_species_request(client):
 
 
 def test_organism_not_in_division(client):
-    with pytest.raises(EnsemblError, match=r"ARABIDOPSIS_THALIANA: not a species of .*info/species"):
+    with pytest.raises(
+        EnsemblError, match=r"ARABIDOPSIS_THALIANA: ARABIDOPSIS_THALIANA is not a species of .*info/species"
+    ):
+        transcriptome_sources("ARABIDOPSIS_THALIANA", client, division="Ensembl")
+    # no division given: after the main site, the Ensembl Genomes divisions are asked (not recorded here)
+    with pytest.raises(
+        EnsemblError, match=r"cannot list the species of EnsemblPlants.*division/EnsemblPlants"
+    ):
         transcriptome_sources("ARABIDOPSIS_THALIANA", client)
     with pytest.raises(EnsemblError, match="unknown Ensembl division 'EnsemblMars'"):
         transcriptome_sources("DANIO_RERIO", client, division="EnsemblMars")
@@ -161,11 +168,11 @@ def test_ensembl_genomes_url_building():
     )
     assert plant.collection is None and plant.taxon_id == 3702
     assert genome_fasta_url(plant, 57, "toplevel") == (
-        "http://ftp.ensemblgenomes.org/pub/plants/release-57/fasta/arabidopsis_thaliana/dna/"
+        "http://ftp.ensemblgenomes.org/pub/release-57/plants/fasta/arabidopsis_thaliana/dna/"
         "Arabidopsis_thaliana.TAIR10.dna.toplevel.fa.gz"
     )
     assert gtf_url(plant, 57) == (
-        "http://ftp.ensemblgenomes.org/pub/plants/release-57/gtf/arabidopsis_thaliana/"
+        "http://ftp.ensemblgenomes.org/pub/release-57/plants/gtf/arabidopsis_thaliana/"
         "Arabidopsis_thaliana.TAIR10.57.gtf.gz"
     )
     bacterium = parse_species(
@@ -180,12 +187,12 @@ def test_ensembl_genomes_url_building():
     )
     assert (bacterium.collection, bacterium.taxon_id) == ("bacteria_2_collection", 287)
     assert genome_fasta_url(bacterium, 57) == (
-        "http://ftp.ensemblgenomes.org/pub/bacteria/release-57/fasta/bacteria_2_collection/"
+        "http://ftp.ensemblgenomes.org/pub/release-57/bacteria/fasta/bacteria_2_collection/"
         "pseudomonas_aeruginosa_pao1_gca_000006765/dna/"
         "Pseudomonas_aeruginosa_pao1_gca_000006765.ASM676v1.dna.primary_assembly.fa.gz"
     )
     assert gtf_url(bacterium, 57).endswith(
-        "/bacteria/release-57/gtf/bacteria_2_collection/pseudomonas_aeruginosa_pao1_gca_000006765/"
+        "/release-57/bacteria/gtf/bacteria_2_collection/pseudomonas_aeruginosa_pao1_gca_000006765/"
         "Pseudomonas_aeruginosa_pao1_gca_000006765.ASM676v1.57.gtf.gz"
     )
     assert normalize_division("ensemblfungi") == "EnsemblFungi"
@@ -215,3 +222,162 @@ def test_eg_release_and_bad_rest_answers():
     failing.add_response("GET", SPECIES_URL, 503, "Service Unavailable")
     with pytest.raises(EnsemblError, match="DANIO_RERIO: cannot list the species of EnsemblMain: HTTP 503"):
         transcriptome_sources("DANIO_RERIO", failing)
+
+
+# --- every division in the archive's layout, collections, strain pinning, division search -------------
+# The REST answers below follow the documented shapes of /info/genomes/division/<div>, /info/eg_version and
+# the species_<Division>.txt files; the expected URLs are the files refine.bio's recorded surveys found
+# (release 57: octopus, arabidopsis, leishmania, candida).
+
+EG = "https://rest.ensembl.org/info/eg_version?content-type=application/json"
+
+
+def _division(client: ReplayHttpClient, division: str, entries: list[dict]) -> None:
+    import json
+
+    client.add_response(
+        "GET",
+        f"https://rest.ensembl.org/info/genomes/division/{division}?content-type=application/json",
+        200,
+        json.dumps(entries),
+    )
+
+
+def _heads(client: ReplayHttpClient, ok: list[str], missing: list[str] = ()) -> None:
+    for url in ok:
+        client.add_response("HEAD", url, 200, "")
+    for url in missing:
+        client.add_response("HEAD", url, 404, "")
+
+
+@pytest.mark.parametrize(
+    ("organism", "division", "entry", "fasta", "gtf"),
+    [
+        (
+            "OCTOPUS_BIMACULOIDES",
+            "EnsemblMetazoa",
+            {"name": "octopus_bimaculoides", "assembly_name": "PRJNA270931", "species_taxonomy_id": 37653},
+            "http://ftp.ensemblgenomes.org/pub/release-57/metazoa/fasta/octopus_bimaculoides/dna/"
+            "Octopus_bimaculoides.PRJNA270931.dna.toplevel.fa.gz",
+            "http://ftp.ensemblgenomes.org/pub/release-57/metazoa/gtf/octopus_bimaculoides/"
+            "Octopus_bimaculoides.PRJNA270931.57.gtf.gz",
+        ),
+        (
+            "ARABIDOPSIS_THALIANA",
+            "EnsemblPlants",
+            {"name": "arabidopsis_thaliana", "assembly_name": "TAIR10", "taxonomy_id": 3702},
+            "http://ftp.ensemblgenomes.org/pub/release-57/plants/fasta/arabidopsis_thaliana/dna/"
+            "Arabidopsis_thaliana.TAIR10.dna.toplevel.fa.gz",
+            "http://ftp.ensemblgenomes.org/pub/release-57/plants/gtf/arabidopsis_thaliana/"
+            "Arabidopsis_thaliana.TAIR10.57.gtf.gz",
+        ),
+        (
+            "LEISHMANIA_MAJOR",
+            "EnsemblProtists",
+            {"name": "leishmania_major", "assembly_name": "ASM272v2", "species_taxonomy_id": 5664},
+            "http://ftp.ensemblgenomes.org/pub/release-57/protists/fasta/leishmania_major/dna/"
+            "Leishmania_major.ASM272v2.dna.toplevel.fa.gz",
+            "http://ftp.ensemblgenomes.org/pub/release-57/protists/gtf/leishmania_major/"
+            "Leishmania_major.ASM272v2.57.gtf.gz",
+        ),
+    ],
+)
+def test_ensembl_genomes_divisions_in_the_archive_layout(organism, division, entry, fasta, gtf) -> None:
+    client = ReplayHttpClient()
+    _division(client, division, [{**entry, "division": division}])
+    client.add_response("GET", EG, 200, '{"version":"57"}')
+    primary = fasta.replace(".dna.toplevel.", ".dna.primary_assembly.")
+    _heads(client, [fasta, gtf], [primary])
+    src = transcriptome_sources(organism, client, division=division)
+    assert (src.genome_fasta_url, src.gtf_url, src.fasta_kind, src.release) == (fasta, gtf, "toplevel", 57)
+    assert src.division == division
+
+
+SPECIES_FUNGI = (
+    "#name\tspecies\tdivision\ttaxonomy_id\tassembly\tassembly_accession\tgenebuild\tvariation\tmicroarray"
+    "\tpan_compara\tpeptide_compara\tgenome_alignments\tother_alignments\tcore_db\tspecies_id\n"
+    "Candida albicans P94015\tcandida_albicans_p94015_gca_000773755\tEnsemblFungi\t1094983\tCand_albi_P94015_V1"
+    "\tGCA_000773755.1\t2014-11-BroadInstitute\tN\tN\tN\tN\tN\tY\tfungi_ascomycota2_collection_core_57_110_1\t12\t\n"
+    "Candida albicans SC5314\tcandida_albicans_sc5314_gca_000784635\tEnsemblFungi\t237561\tCand_albi_SC5314_V4"
+    "\tGCA_000784635.1\t2014-11-BroadInstitute\tN\tN\tN\tN\tN\tY\tfungi_ascomycota2_collection_core_57_110_1\t24\t\n"
+)
+
+
+def test_fungi_strain_pinned_and_found_in_its_collection_folder() -> None:
+    client = ReplayHttpClient()
+    strains = [
+        {"name": "candida_albicans_p94015_gca_000773755", "assembly_name": "Cand_albi_P94015_V1"},
+        {"name": "candida_albicans_sc5314_gca_000784635", "assembly_name": "Cand_albi_SC5314_V4"},
+    ]
+    _division(
+        client,
+        "EnsemblFungi",
+        [{**e, "division": "EnsemblFungi", "species_taxonomy_id": 5476, "taxonomy_id": 1} for e in strains],
+    )
+    client.add_response(
+        "GET", "http://ftp.ensemblgenomes.org/pub/fungi/current/species_EnsemblFungi.txt", 200, SPECIES_FUNGI
+    )
+    client.add_response("GET", EG, 200, '{"version":"57"}')
+    base = (
+        "http://ftp.ensemblgenomes.org/pub/release-57/fungi/{kind}/fungi_ascomycota2_collection/"
+        "candida_albicans_sc5314_gca_000784635/"
+    )
+    fasta = base.format(kind="fasta") + (
+        "dna/Candida_albicans_sc5314_gca_000784635.Cand_albi_SC5314_V4.dna.toplevel.fa.gz"
+    )
+    gtf = base.format(kind="gtf") + "Candida_albicans_sc5314_gca_000784635.Cand_albi_SC5314_V4.57.gtf.gz"
+    _heads(client, [fasta, gtf], [fasta.replace("toplevel", "primary_assembly")])
+    # no division given: the pin (organism_strains.csv) says EnsemblFungi and the SC5314 assembly
+    src = transcriptome_sources("Candida albicans", client)
+    assert (src.genome_fasta_url, src.gtf_url) == (fasta, gtf)
+    assert src.species.collection == "fungi_ascomycota2_collection" and src.taxonomy_id == 5476
+
+
+def test_bacteria_underscore_variant_and_division_search() -> None:
+    import json
+
+    client = ReplayHttpClient()
+    client.add_response("GET", SPECIES_URL, 200, json.dumps({"species": []}))  # not a vertebrate
+    for div in ("EnsemblPlants", "EnsemblFungi", "EnsemblMetazoa", "EnsemblProtists"):
+        _division(client, div, [])
+    _division(
+        client,
+        "EnsemblBacteria",
+        [
+            {
+                "name": "bacillus_subtilis_subsp_subtilis_str_168",
+                "assembly_name": "ASM904v1",
+                "species_taxonomy_id": 1423,
+                "division": "EnsemblBacteria",
+            }
+        ],
+    )
+    client.add_response(
+        "GET",
+        "http://ftp.ensemblgenomes.org/pub/bacteria/current/species_EnsemblBacteria.txt",
+        200,
+        "#name\tspecies\tassembly\tcore_db\nB. subtilis 168\tbacillus_subtilis_subsp_subtilis_str_168\tASM904v1"
+        "\tbacteria_0_collection_core_57_110_1\n",
+    )
+    client.add_response("GET", EG, 200, '{"version":"57"}')
+    root = "http://ftp.ensemblgenomes.org/pub/release-57/bacteria"
+    sp = "bacillus_subtilis_subsp_subtilis_str_168"
+    fasta = f"{root}/fasta/bacteria_0_collection/{sp}/dna/Bacillus_subtilis_subsp_subtilis_str_168"
+    gtf = f"{root}/gtf/bacteria_0_collection/{sp}/Bacillus_subtilis_subsp_subtilis_str_168"
+    _heads(
+        client,
+        [f"{fasta}.ASM904v1_.dna.toplevel.fa.gz", f"{gtf}.ASM904v1_.57.gtf.gz"],
+        [
+            f"{fasta}.ASM904v1.dna.primary_assembly.fa.gz",
+            f"{fasta}.ASM904v1.dna.toplevel.fa.gz",
+            f"{gtf}.ASM904v1.57.gtf.gz",
+        ],
+    )
+    src = transcriptome_sources("BACILLUS_SUBTILIS", client)
+    assert src.division == "EnsemblBacteria"
+    assert src.genome_fasta_url == f"{fasta}.ASM904v1_.dna.toplevel.fa.gz"
+    assert src.gtf_url == f"{gtf}.ASM904v1_.57.gtf.gz"
+    with pytest.raises(
+        EnsemblError, match=r"NOT_A_GENOME: NOT_A_GENOME is not a species of any Ensembl division"
+    ):
+        transcriptome_sources("NOT_A_GENOME", client)

@@ -122,7 +122,7 @@ def transcriptome_index(
     http: HttpClientResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
-    from refine_assets.lib.references.ensembl import MAIN_DIVISION, EnsemblError, transcriptome_sources
+    from refine_assets.lib.references.ensembl import EnsemblError, transcriptome_sources
     from refine_assets.lib.references.transcriptome_index import build_transcriptome_references
     from refine_assets.lib.rnaseq.salmon_quant import ToolMissingError
 
@@ -135,7 +135,7 @@ def transcriptome_index(
             found = transcriptome_sources(
                 organism,
                 http.get_client(),
-                division=source.get("division", MAIN_DIVISION),
+                division=source.get("division"),
                 release=source.get("ensembl_release"),
             )
         except EnsemblError as exc:

@@ -13,19 +13,31 @@ else toplevel, plus the GTF of the current release):
     http://ftp.ensembl.org/pub/release-110/fasta/danio_rerio/dna/Danio_rerio.GRCz11.dna.primary_assembly.fa.gz
     http://ftp.ensembl.org/pub/release-110/gtf/danio_rerio/Danio_rerio.GRCz11.110.gtf.gz
 
-* files, Ensembl Genomes (``<short>`` is the division without ``Ensembl``, lower-case; species that
-  live in a collection, e.g. most bacteria, have the collection folder before the species folder)::
+* files, Ensembl Genomes, in the archive's layout ``pub/release-<eg>/<short>/`` (``<short>`` is the
+  division without ``Ensembl``, lower-case; refine.bio's ``url_root``, and what its recorded surveys of
+  octopus, arabidopsis, leishmania and candida found)::
 
-    http://ftp.ensemblgenomes.org/pub/<short>/release-<eg>/fasta/[<collection>/]<sp>/dna/<Sp>.<asm>.dna.<kind>.fa.gz
-    http://ftp.ensemblgenomes.org/pub/<short>/release-<eg>/gtf/[<collection>/]<sp>/<Sp>.<asm>.<eg>.gtf.gz
+    http://ftp.ensemblgenomes.org/pub/release-<eg>/<short>/fasta/[<collection>/]<sp>/dna/<Sp>.<asm>.dna.<kind>.fa.gz
+    http://ftp.ensemblgenomes.org/pub/release-<eg>/<short>/gtf/[<collection>/]<sp>/<Sp>.<asm>.<eg>.gtf.gz
+
+  EnsemblFungi and EnsemblBacteria keep most genomes in collection folders
+  (``fungi_ascomycota2_collection``); the folder and the species directory are read from the
+  division's species file ``http://ftp.ensemblgenomes.org/pub/<short>/current/species_<Division>.txt``
+  (row of the genome's assembly, columns ``species`` and ``core_db``), as refine.bio does; EnsemblFungi's
+  assembly ``TIGR`` is named ``CADRE`` on the FTP site.
 
 ``<kind>`` is ``primary_assembly`` when that file exists (checked with HEAD) and ``toplevel``
-otherwise, as refine.bio does. Differences from refine.bio, deliberate: a missing GTF or a FASTA that
-is missing in both kinds is an error naming organism and URL (refine.bio queued downloads that then
-failed); only an HTTP status answer to the primary-assembly HEAD triggers the fallback (refine.bio
-fell back on any exception, network failures included); the microbe strain pinning of
-``config/organism_strain_mapping.csv`` is not built in: pass the full Ensembl name (e.g.
-``ESCHERICHIA_COLI_STR_K_12_SUBSTR_MG1655_GCA_000005845``) to choose one strain.
+otherwise; for fungi and bacteria a file name with an underscore after the assembly is tried last, as
+refine.bio does. **Strain pinning**: for microbes with many strains, ``organism_strains.csv`` (the
+choices of refine.bio's ``organism_strain_mapping.csv``) names the division and the assembly to use
+(``CANDIDA_ALBICANS`` -> SC5314, ``Cand_albi_SC5314_V4``). **Division**: given, pinned, or found by
+looking the organism up in the main site and then in each Ensembl Genomes division (plants, fungi,
+metazoa, protists, bacteria).
+
+Differences from refine.bio, deliberate: a missing GTF or a FASTA that is missing in every variant is
+an error naming organism and URL (refine.bio queued downloads that then failed); only an HTTP status
+answer to a HEAD triggers a fallback (refine.bio fell back on any exception, network failures
+included).
 
 Errors: :class:`EnsemblError` (a :class:`ValueError`) for an unknown division, an organism the
 division does not list, a REST answer without the expected fields, or a missing file; REST HTTP
@@ -35,6 +47,8 @@ wrapped into :class:`EnsemblError` by :func:`transcriptome_sources`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -49,7 +63,19 @@ SPECIES_URL = f"{REST_ROOT}/info/species?content-type=application/json"
 DIVISION_SPECIES_URL = REST_ROOT + "/info/genomes/division/{division}?content-type=application/json"
 
 MAIN_FTP_ROOT = "http://ftp.ensembl.org/pub/release-{release}"
-GENOMES_FTP_ROOT = "http://ftp.ensemblgenomes.org/pub/{short}/release-{release}"
+GENOMES_FTP_ROOT = "http://ftp.ensemblgenomes.org/pub/release-{release}/{short}"
+SPECIES_DETAIL_URL = "http://ftp.ensemblgenomes.org/pub/{short}/current/species_{division}.txt"
+# divisions whose genomes may sit in collection folders (refine.bio's Fungi and Bacteria URL builders)
+COLLECTION_DIVISIONS = ("EnsemblFungi", "EnsemblBacteria")
+# order in which divisions are searched for an organism whose division is not known
+SEARCH_ORDER = (
+    "EnsemblMain",
+    "EnsemblPlants",
+    "EnsemblFungi",
+    "EnsemblMetazoa",
+    "EnsemblProtists",
+    "EnsemblBacteria",
+)
 
 MAIN_DIVISION = "EnsemblMain"
 # Names accepted for the main site: ours, refine.bio's survey-job key, and what /info/species reports.
@@ -273,36 +299,139 @@ def gtf_url(species: SpeciesInfo, release: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class StrainPin:
+    """The strain/assembly a species' index is built from (``organism_strains.csv``)."""
+
+    organism: str
+    species_taxonomy_id: int
+    division: str
+    strain: str
+    assembly: str
+
+
+@functools.cache
+def strain_pins() -> dict[str, StrainPin]:
+    """Pinned strains by UPPER_SNAKE organism."""
+    from refine_assets.lib.survey.platforms import read_data_csv
+
+    return {
+        r["organism"]: StrainPin(
+            r["organism"], int(r["species_taxonomy_id"]), r["ensembl_division"], r["strain"], r["assembly"]
+        )
+        for r in read_data_csv("organism_strains.csv")
+    }
+
+
+def _assembly_key(name: str) -> str:
+    return name.strip().replace(" ", "_")
+
+
+def pinned_species(species: list[SpeciesInfo], pin: StrainPin) -> SpeciesInfo | None:
+    """The genome of ``pin``: the entry with its assembly among the species' genomes."""
+    want = _assembly_key(pin.assembly)
+    prefix = pin.organism.lower()
+    for sp in species:
+        if sp.assembly == want and (sp.name.startswith(prefix) or sp.taxon_id == pin.species_taxonomy_id):
+            return sp
+    return None
+
+
+def species_detail_url(division: str) -> str:
+    short = GENOMES_DIVISIONS[normalize_division(division)]
+    return SPECIES_DETAIL_URL.format(short=short, division=normalize_division(division))
+
+
+def species_detail(client: HttpClient, division: str, assembly: str) -> dict[str, str] | None:
+    """The row of the division's species file for ``assembly`` (first match), or None.
+
+    The file is tab-separated with a ``#``-prefixed header (``#name species division taxonomy_id assembly
+    ... core_db species_id``). Raises :class:`HttpError` when it cannot be fetched.
+    """
+    import csv
+
+    text = client.get(species_detail_url(division)).text
+    lines = text.splitlines()
+    if not lines:
+        return None
+    lines[0] = lines[0].replace("#", "", 1)
+    for row in csv.DictReader(lines, delimiter="\t"):
+        if _assembly_key(row.get("assembly") or "") == _assembly_key(assembly):
+            return row
+    return None
+
+
+def with_collection(species: SpeciesInfo, client: HttpClient) -> SpeciesInfo:
+    """For EnsemblFungi/EnsemblBacteria genomes: the FTP species directory and collection folder from the
+    division's species file (unchanged when the file has no row for the assembly)."""
+    if species.division not in COLLECTION_DIVISIONS:
+        return species
+    assembly = (
+        "CADRE" if species.division == "EnsemblFungi" and species.assembly == "TIGR" else species.assembly
+    )
+    detail = species_detail(client, species.division, assembly)
+    if not detail:
+        return dataclasses.replace(species, assembly=assembly)
+    match = re.match(r"((?:fungi|bacteria)_.+?_collection)", detail.get("core_db") or "")
+    return dataclasses.replace(
+        species,
+        name=(detail.get("species") or species.name).strip().lower(),
+        assembly=assembly,
+        collection=match.group(1) if match else None,
+    )
+
+
+def _locate(client: HttpClient, org: str, division: str | None) -> tuple[str, SpeciesInfo]:
+    """(division, genome) of ``org``: in ``division`` when given (or pinned), else the first division
+    of :data:`SEARCH_ORDER` that lists it. Raises :class:`EnsemblError`."""
+    pin = strain_pins().get(org)
+    if division is None and pin is not None:
+        division = pin.division
+    divisions = [normalize_division(division)] if division else list(SEARCH_ORDER)
+    for div in divisions:
+        try:
+            species_list = ensembl_species(client, div)
+        except HttpError as exc:
+            raise EnsemblError(f"{org}: cannot list the species of {div}: {exc}") from exc
+        found = pinned_species(species_list, pin) if pin is not None else find_species(species_list, org)
+        if found is not None:
+            return div, found
+    where = (
+        f"Ensembl division {divisions[0]} ({species_list_url(divisions[0])})"
+        if len(divisions) == 1
+        else "any Ensembl division (" + ", ".join(divisions) + ")"
+    )
+    what = f"strain {pin.strain} (assembly {pin.assembly}) of {org}" if pin else org
+    raise EnsemblError(f"{org}: {what} is not a species of {where}")
+
+
 def transcriptome_sources(
     organism: str,
     client: HttpClient,
-    division: str = MAIN_DIVISION,
+    division: str | None = None,
     release: int | None = None,
     verify: bool = True,
 ) -> TranscriptomeSources:
-    """Genome FASTA and GTF of ``organism`` (UPPER_SNAKE like ``DANIO_RERIO``) in an Ensembl division.
+    """Genome FASTA and GTF of ``organism`` (UPPER_SNAKE like ``DANIO_RERIO``) in Ensembl.
 
-    Requests, in order: the species list, the release (unless ``release`` is given), and when
-    ``verify`` a HEAD of the primary-assembly FASTA (on an HTTP error status, a HEAD of the toplevel
-    FASTA instead) and a HEAD of the GTF. Without ``verify`` no HEAD is made and the primary assembly
-    is assumed.
+    Requests, in order: the species list(s) (``division``, the pinned division, or the search order), the
+    division's species file for fungi/bacteria (collections), the release (unless ``release`` is given),
+    and when ``verify`` HEADs of the FASTA variants (primary assembly, toplevel, then for fungi/bacteria
+    ``<assembly>_``) until one exists and of the GTF (then its ``<assembly>_`` variant). Without
+    ``verify`` no HEAD is made and the primary assembly is assumed.
 
-    Raises :class:`EnsemblError` naming the organism and the URL when the division is unknown, the
-    division does not list the organism, a REST request fails or answers unexpectedly, or a file is
-    missing (FASTA missing in both kinds, or GTF missing).
+    Raises :class:`EnsemblError` naming the organism and the URL when no division lists the organism, a
+    REST request fails or answers unexpectedly, or a file is missing in every variant.
     """
-    div = normalize_division(division)
     org = organism_name(organism or "")
     if not org:
         raise EnsemblError(f"no organism given: {organism!r}")
-    list_url = species_list_url(div)
-    try:
-        species_list = ensembl_species(client, div)
-    except HttpError as exc:
-        raise EnsemblError(f"{org}: cannot list the species of {div}: {exc}") from exc
-    species = find_species(species_list, org)
-    if species is None:
-        raise EnsemblError(f"{org}: not a species of Ensembl division {div} ({list_url})")
+    div, species = _locate(client, org, division)
+    if species.division in COLLECTION_DIVISIONS:
+        try:
+            species = with_collection(species, client)
+        except HttpError as exc:
+            raise EnsemblError(f"{org}: cannot read {species_detail_url(species.division)}: {exc}") from exc
     if release is None:
         try:
             release = ensembl_release(client, div)
@@ -315,25 +444,33 @@ def transcriptome_sources(
     fasta = genome_fasta_url(species, release, kind)
     gtf = gtf_url(species, release)
     if verify:
-        try:
-            _head(client, org, fasta)
-        except HttpStatusError as primary_error:
-            kind = "toplevel"
-            toplevel = genome_fasta_url(species, release, kind)
+        underscored = dataclasses.replace(species, assembly=species.assembly + "_")
+        variants = [(kind, species), ("toplevel", species)]
+        if species.division in COLLECTION_DIVISIONS:
+            variants.append(("toplevel", underscored))
+        tried = []
+        for k, sp in variants:
+            url = genome_fasta_url(sp, release, k)
             try:
-                _head(client, org, toplevel)
+                _head(client, org, url)
+                kind, fasta = k, url
+                break
             except HttpStatusError as exc:
-                raise EnsemblError(
-                    f"{org}: no genome FASTA in Ensembl release {release}: "
-                    f"{fasta} (HTTP {primary_error.status}) and {toplevel} (HTTP {exc.status})"
-                ) from exc
-            fasta = toplevel
-        try:
-            _head(client, org, gtf)
-        except HttpStatusError as exc:
-            raise EnsemblError(
-                f"{org}: no GTF in Ensembl release {release}: {gtf} (HTTP {exc.status})"
-            ) from exc
+                tried.append(f"{url} (HTTP {exc.status})")
+        else:
+            raise EnsemblError(f"{org}: no genome FASTA in Ensembl release {release}: " + " and ".join(tried))
+        gtf_variants = [species] + ([underscored] if species.division in COLLECTION_DIVISIONS else [])
+        tried = []
+        for sp in gtf_variants:
+            url = gtf_url(sp, release)
+            try:
+                _head(client, org, url)
+                gtf = url
+                break
+            except HttpStatusError as exc:
+                tried.append(f"{url} (HTTP {exc.status})")
+        else:
+            raise EnsemblError(f"{org}: no GTF in Ensembl release {release}: " + " and ".join(tried))
     return TranscriptomeSources(
         organism=org,
         species=species,
