@@ -106,3 +106,19 @@ def offline_world(demo_data: Path, shared_data: Path, tmp_path_factory: pytest.T
 
     _require_tool("Rscript")
     return build_offline_world(tmp_path_factory.mktemp("offline"), demo_data, shared_data)
+
+
+@pytest.fixture(scope="session")
+def rnaseq_world(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The offline RNA-seq experiment of ``refine_assets/demo/rnaseq.py`` (synthetic ENA study ERP990001,
+    real reads packed in real .sra files, an Ensembl-format genome excerpt); needs sra-toolkit."""
+    from refine_assets.demo.rnaseq import build_rnaseq_example
+
+    for tool in ("latf-load", "kar", "fastq-dump", "salmon", "rsem-prepare-reference"):
+        _require_tool(tool)
+    em = shared_data / "rnaseq/E-MTAB-1147"
+    return build_rnaseq_example(
+        tmp_path_factory.mktemp("rnaseq"),
+        shared_data / "rnaseq/salmon_example",
+        (em / "ERR127302_1_subset.fastq.gz", em / "ERR127302_2_subset.fastq.gz"),
+    )

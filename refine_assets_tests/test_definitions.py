@@ -9,8 +9,8 @@ import dagster as dg
 from refine_assets.definitions import build_defs
 from refine_assets.defs.partitions import (
     affy_platform_partitions,
-    illumina_platform_partitions,
     experiment_partitions,
+    illumina_platform_partitions,
     organism_length_partitions,
     organism_partitions,
     read_length_partitions,

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS samples (
     manufacturer VARCHAR,
     has_raw BOOLEAN,                     -- FALSE = only submitter-processed data
     pipeline VARCHAR,                    -- AFFY_TO_PCL | ILLUMINA_TO_PCL | SALMON | NO_OP | NONE
+    pipeline_reason VARCHAR,             -- why NONE, decided at survey time (single-cell, long reads ...)
     source_url VARCHAR,
     channel_count BIGINT,
     library_layout VARCHAR,
@@ -72,6 +73,9 @@ CREATE TABLE IF NOT EXISTS samples (
     source_last_modified DATE,
     PRIMARY KEY (accession, experiment_accession)
 );
+
+-- Columns added after the first release (existing warehouses gain them on their next build).
+ALTER TABLE samples ADD COLUMN IF NOT EXISTS pipeline_reason VARCHAR;
 
 -- Every raw submitter key/value, verbatim, in order: nothing thrown away.
 CREATE TABLE IF NOT EXISTS sample_attributes (

@@ -30,3 +30,4 @@ read_length_partitions = dg.StaticPartitionsDefinition(["short", "long"])
 organism_length_partitions = dg.MultiPartitionsDefinition(
     {"organism": organism_partitions, "length": read_length_partitions}
 )
+REFERENCE_PARTITIONS["transcriptome_index"] = organism_length_partitions

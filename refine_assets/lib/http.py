@@ -180,11 +180,14 @@ class ReplayHttpClient:
             self._recordings[key].append(_Recording(int(resp["status"]["code"]), content, headers))
 
     def add_file(self, url: str, path: str | Path) -> None:
-        """Answer GET ``url`` with the bytes of a local file (status 200)."""
+        """Answer GET ``url`` with the bytes of a local file (status 200), and HEAD ``url`` with its
+        ``content-length`` (what a server holding the file answers)."""
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"replay file not found: {p}")
         self._recordings[request_key("GET", url)].append(_Recording(200, p.read_bytes(), {}))
+        head = {"content-length": str(p.stat().st_size)}
+        self._recordings[request_key("HEAD", url)].append(_Recording(200, b"", head))
 
     def add_response(
         self,

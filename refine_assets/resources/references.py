@@ -64,6 +64,7 @@ class ReferenceSourcesResource(dg.ConfigurableResource):
             illumina_packages=self.illumina_packages,
             crosswalks=dict(self.crosswalks),
             crosswalk_tax_ids=dict(self.crosswalk_tax_ids),
+            transcriptomes={k: dict(v) for k, v in self.transcriptomes.items()},
         )
 
     def provider(

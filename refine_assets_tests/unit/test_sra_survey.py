@@ -8,6 +8,7 @@ re-serve real recorded bodies with one defect introduced (via ``ReplayHttpClient
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -451,7 +452,7 @@ def test_sra_lots_runs_whose_sample_is_missing(
 # decisions on real records with one field changed
 
 
-def test_single_cell_library_is_flagged(cassettes: Path) -> None:
+def test_single_cell_library_is_routed_before_download(cassettes: Path) -> None:
     bodies = _bodies(cassettes, "surveyor.harmony.sra_harmony.yaml.gz")
     exp_url = XML + "SRX666716"
     changed = bodies[exp_url].replace(
@@ -461,9 +462,30 @@ def test_single_cell_library_is_flagged(cassettes: Path) -> None:
     assert changed != bodies[exp_url]
     result = sra.survey_sra("SRR1533126", _client_from(bodies, **{exp_url: changed}))
     [s] = result.samples
-    assert (s.technology, s.library_source, s.pipeline) == ("RNA-SEQ", "TRANSCRIPTOMIC SINGLE CELL", "SALMON")
+    # decided at survey time: not quantified, with the reason (refine.bio quantified these as bulk)
+    assert (s.technology, s.library_source, s.pipeline) == ("RNA-SEQ", "TRANSCRIPTOMIC SINGLE CELL", "NONE")
+    assert s.pipeline_reason.startswith("single-cell library (library source TRANSCRIPTOMIC SINGLE CELL)")
     assert _attrs(result, "SRR1533126", "survey_flag")["single_cell"] == ["true"]
     assert any("single-cell" in w for w in result.warnings)
+
+
+def test_long_read_and_unsupported_instruments_are_routed_before_download(cassettes: Path) -> None:
+    bodies = _bodies(cassettes, "surveyor.harmony.sra_harmony.yaml.gz")
+    exp_url = XML + "SRX666716"
+    original = bodies[exp_url]
+    assert b"<ILLUMINA>" in original
+    pacbio = original.replace(b"<ILLUMINA>", b"<PACBIO_SMRT>").replace(b"</ILLUMINA>", b"</PACBIO_SMRT>")
+    pacbio = re.sub(rb"<INSTRUMENT_MODEL>[^<]*<", b"<INSTRUMENT_MODEL>PacBio Sequel II<", pacbio)
+    [s] = sra.survey_sra("SRR1533126", _client_from(bodies, **{exp_url: pacbio})).samples
+    assert s.pipeline == "NONE" and s.pipeline_reason.startswith(
+        "long-read instrument PacBio Sequel II (PACBIO_SMRT)"
+    )
+    odd = re.sub(rb"<INSTRUMENT_MODEL>[^<]*<", b"<INSTRUMENT_MODEL>Illumina HiSeq 9999<", original)
+    [s] = sra.survey_sra("SRR1533126", _client_from(bodies, **{exp_url: odd})).samples
+    assert (s.pipeline, s.pipeline_reason) == (
+        "NONE",
+        "instrument Illumina HiSeq 9999 is not a supported short-read sequencer",
+    )
 
 
 def test_non_rnaseq_library_is_unknown_technology(cassettes: Path) -> None:

@@ -5,7 +5,7 @@ import dagster as dg
 from refine_assets.defs.partitions import experiment_partitions
 from refine_assets.lib.processing.framework import read_ledger, write_ledger
 from refine_assets.lib.processing.inputs import load_sample_inputs
-from refine_assets.lib.processing.tximport_step import STEP, run_tximport
+from refine_assets.lib.processing.tximport_step import STEP, run_tximport, runs_to_wait_for
 from refine_assets.resources import StorageResource
 
 
@@ -32,8 +32,8 @@ from refine_assets.resources import StorageResource
 def experiment_tximport(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     experiment = context.partition_key
     store = storage.get_store()
-    n_runs = sum(1 for s in load_sample_inputs(store, experiment) if s.pipeline == "SALMON")
     ledger = read_ledger(store, experiment)
+    n_runs = runs_to_wait_for(load_sample_inputs(store, experiment), ledger)
     outcomes, summary = run_tximport(store, experiment, n_runs, ledger, run_id=context.run.run_id)
     if outcomes:
         merged = {k: v for k, v in ledger.items() if k[1] != STEP}

@@ -110,10 +110,19 @@ gene_crosswalk = _reference_asset("crosswalk", *_REFERENCE_ASSETS["crosswalk"])
     group_name="references",
     partitions_def=organism_length_partitions,
     kinds={"salmon"},
-    code_version="2",
-    description="Salmon index of one organism and read length (short: k=23, long: k=31) from an Ensembl "
-    "genome + GTF (pseudogenes removed, rsem-prepare-reference) or a configured transcript FASTA, with "
-    "tx2gene; record (Ensembl release, assembly, salmon version, k, transcripts, url) in the warehouse.",
+    code_version="3",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "transcript_set_agreement",
+            asset="transcriptome_index",
+            description="A rebuilt index shares at least 95 % of its transcripts (Jaccard) with the one it "
+            "replaces (refine.bio's alert threshold); passes for a first build or unchanged transcripts.",
+        )
+    ],
+    description="Salmon index of one organism and read length (short: k=23, long: k=31) from its Ensembl "
+    "genome + GTF (any division, archive layout, strain pinning; pseudogenes removed, rsem-prepare-reference) "
+    "or a configured source; record (salmon version, Ensembl release, assembly, k, transcript-set hash). Built "
+    "on demand when a run of the organism is quantified.",
 )
 def transcriptome_index(
     context: dg.AssetExecutionContext,
@@ -122,53 +131,25 @@ def transcriptome_index(
     http: HttpClientResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
-    from refine_assets.lib.references.ensembl import EnsemblError, transcriptome_sources
-    from refine_assets.lib.references.transcriptome_index import build_transcriptome_references
-    from refine_assets.lib.rnaseq.salmon_quant import ToolMissingError
+    from refine_assets.lib.references.transcriptome_index import MIN_JACCARD
 
     keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
-    organism, length = keys["organism"], keys["length"]
-    source = dict(reference_sources.transcriptomes.get(organism) or {})
-    if not any(k in source for k in ("transcripts", "genome")):
-        # nothing configured: the organism's genome + GTF from Ensembl (main or Genomes division)
-        try:
-            found = transcriptome_sources(
-                organism,
-                http.get_client(),
-                division=source.get("division"),
-                release=source.get("ensembl_release"),
-            )
-        except EnsemblError as exc:
-            raise dg.Failure(f"{organism}: {exc}", allow_retries=False) from exc
-        source.update(
-            genome=found.genome_fasta_url,
-            gtf=found.gtf_url,
-            ensembl_release=found.release,
-            assembly=found.assembly,
-            division=found.division,
-        )
-    files = {k: _local(v, fetcher) for k, v in source.items() if k in ("transcripts", "genome", "gtf")}
-    try:
-        (record,) = build_transcriptome_references(
-            storage.get_store(),
-            organism,
-            **files,
-            lengths=(length,),
-            ensembl_release=source.get("ensembl_release"),
-            assembly=source.get("assembly"),
-            sources={k: v for k, v in source.items() if isinstance(v, str)},
-        )
-    except (ValueError, ToolMissingError) as exc:
-        raise dg.Failure(f"{organism} ({length}): {exc}", allow_retries=False) from exc
-    return dg.MaterializeResult(
-        metadata={
-            "k": record["k"],
-            "transcripts": record["transcripts"],
-            "salmon_version": record["salmon_version"],
-            "ensembl_release": record.get("ensembl_release") or "",
-            "assembly": record.get("assembly") or "",
-            "build_seconds": record["build_seconds"],
-            "url": dg.MetadataValue.url(record["url"]),
-            "details": dg.MetadataValue.json(record.get("details") or {}),
-        }
+    name = f"{keys['organism']}_{keys['length']}"
+    provider = reference_sources.provider(
+        storage.get_store(), http.get_client(), fetcher.get_fetcher(), log=context.log.info
     )
+    try:
+        record = provider.build("transcriptome_index", name)
+    except ReferenceUnavailable as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc
+    jaccard = (record.get("details") or {}).get("jaccard_with_previous")
+    check = dg.AssetCheckResult(
+        check_name="transcript_set_agreement",
+        passed=jaccard is None or jaccard >= MIN_JACCARD,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="first build or unchanged transcripts"
+        if jaccard is None
+        else f"Jaccard {jaccard:.4f} with the previous index ({MIN_JACCARD} required)",
+        metadata={"jaccard_with_previous": float(jaccard) if jaccard is not None else -1.0},
+    )
+    return dg.MaterializeResult(check_results=[check], metadata=reference_metadata(record))

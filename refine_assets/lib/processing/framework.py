@@ -62,6 +62,8 @@ class SampleInput:
     has_raw: bool = False
     files: list[dict] = field(default_factory=list)  # original_files rows of this sample (+ experiment-level)
     has_submitter_table: bool = False
+    pipeline_reason: str | None = None  # why pipeline NONE, when the survey said so
+    library_layout: str | None = None  # PAIRED / SINGLE (sequencing runs)
 
 
 @dataclass
@@ -191,8 +193,11 @@ def _process_one(sample, processors, store, previous, run_id, log) -> SampleOutc
             sample.experiment_accession,
             step=sample.pipeline.lower(),
             status="unsupported",
-            reason=f"no processor for pipeline {sample.pipeline}"
-            + (" (platform or data type not supported)" if sample.pipeline == "NONE" else ""),
+            reason=sample.pipeline_reason
+            or (
+                f"no processor for pipeline {sample.pipeline}"
+                + (" (platform or data type not supported)" if sample.pipeline == "NONE" else "")
+            ),
             run_id=run_id,
             recorded_at=_now(),
         )

@@ -40,6 +40,7 @@ def load_sample_inputs(store: ArtifactStore, experiment: str) -> list[SampleInpu
             accession=s["accession"],
             experiment_accession=experiment,
             pipeline=s.get("pipeline") or "NONE",
+            pipeline_reason=s.get("pipeline_reason"),
             organism=s.get("organism"),
             platform_accession=s.get("platform_accession"),
             internal_platform_code=s.get("internal_platform_code"),
@@ -47,6 +48,7 @@ def load_sample_inputs(store: ArtifactStore, experiment: str) -> list[SampleInpu
             manufacturer=s.get("manufacturer"),
             title=s.get("title"),
             has_raw=bool(s.get("has_raw")),
+            library_layout=s.get("library_layout"),
             files=by_sample.get(s["accession"], []) + shared,
             has_submitter_table=s["accession"] in tables
             or any(f.get("file_type") == "PROCESSED" for f in by_sample.get(s["accession"], [])),

@@ -2,11 +2,18 @@
 
 Input: the run's SRA file (``file_type == "SRA"``, the SRA open-data mirror) quantified through
 fastq-dump FIFOs, or, when the survey lists no SRA file (runs with unmated reads: ENA ``_1``/``_2``
-fastq), the fastq files directly. The index is the organism's transcriptome-index reference
-(``references/transcriptome_index/<ORGANISM>_<short|long>/``), chosen by the measured read length.
-Outputs kept per run: ``quant.sf``, ``meta_info.json``, ``lib_format_counts.json``; metrics carry the
-QC values, the index and its tx2gene key (used by the experiment's tximport). A run failing a QC gate
-fails with the reasons (and its metrics) and is therefore excluded from tximport.
+fastq), the fastq files directly. The read length is measured first (``sra`` through fastq-dump's
+first spots, fastq from the first records, both mates): above 75 bp the run uses the organism's
+``long`` index (k=31), else ``short`` (k=23), refine.bio's rule. The index is the
+``transcriptome_index[<length>|<ORGANISM>]`` reference from the environment's provider, built on first
+need (Ensembl genome + GTF, ``docs/rnaseq.md``).
+
+Provenance: the outcome's ``versions`` name the index (``index``: ``<ORGANISM>_<length>``,
+``index_version``), salmon's version, the Ensembl release and assembly and k, so tximport groups runs by
+the index they used and a changed index re-quantifies exactly its runs; the metrics repeat them with
+the QC values and the tx2gene key. Outputs kept per run: ``quant.sf``, ``meta_info.json``,
+``lib_format_counts.json``. A run failing a QC gate fails with the reasons (and its metrics) and is
+therefore excluded from tximport.
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ from typing import Any
 from refine_assets.lib.processing.fetch import FetchError
 from refine_assets.lib.processing.framework import ProcessedSample, ProcessingError, SampleInput
 from refine_assets.lib.processing.registry import ProcessingEnv
-from refine_assets.lib.references.artifacts import read_record
+from refine_assets.lib.references.sources import ReferenceUnavailable
 from refine_assets.lib.rnaseq.salmon_quant import (
     QuantificationError,
-    ReadInfo,
     ToolMissingError,
+    fastq_read_info,
     qc_gates,
     quantify_fastq,
     quantify_sra,
@@ -39,6 +46,19 @@ def index_name(organism: str, length: str) -> str:
     return f"{organism}_{length}"
 
 
+def index_provenance(record: dict) -> dict[str, Any]:
+    """What a quantification cites of its index: name, version, k, salmon version of the index,
+    Ensembl release and assembly (None when the index was built from a configured FASTA)."""
+    return {
+        "index": record["name"],
+        "index_version": record.get("version"),
+        "index_k": record.get("k"),
+        "index_salmon_version": record.get("salmon_version"),
+        "ensembl_release": record.get("ensembl_release"),
+        "assembly": record.get("assembly"),
+    }
+
+
 class SalmonProcessor:
     """``SALMON`` (see module docstring)."""
 
@@ -48,15 +68,25 @@ class SalmonProcessor:
         self.env = env
         self.min_mapping_rate = min_mapping_rate
         self.threads = threads
-        self._indices: dict[str, Path] = {}
+        self._used: dict[str, dict] = {}  # run -> record of the index it was quantified with
 
     def versions(self, sample: SampleInput) -> dict[str, Any]:
+        """The index the run used (recorded in its metrics by :meth:`process`), else the stored index
+        records of both length classes; never builds anything."""
         try:
             salmon = tool_version("salmon")
         except ToolMissingError:
             salmon = None
+        used = self._used.get(sample.accession)
+        if used is not None:
+            return {
+                "refine_assets": code_version(),
+                "salmon": salmon,
+                **index_provenance(used),
+                "min_mapping_rate": self.min_mapping_rate,
+            }
         records = {
-            length: read_record(self.env.store, KIND, index_name(sample.organism or "", length))
+            length: self.env.provider.existing(KIND, index_name(sample.organism or "", length))
             for length in ("short", "long")
         }
         return {
@@ -68,17 +98,17 @@ class SalmonProcessor:
 
     def _index(self, organism: str, length: str) -> tuple[Path, dict]:
         name = index_name(organism, length)
-        record = read_record(self.env.store, KIND, name)
-        if record is None:
-            raise ProcessingError(
-                f"no {length} transcriptome index for {organism} (materialize transcriptome_index[{organism}])"
-            )
-        if name not in self._indices:
-            dest = self.env.work_dir / "indices" / name
+
+        def extract(record: dict) -> Path:
+            dest = self.env.work_dir / "indices" / name / record["version"]
             with self.env.store.local_path(record["key"]) as tar_path, tarfile.open(tar_path) as tf:
                 tf.extractall(dest, filter="data")
-            self._indices[name] = dest
-        return self._indices[name], record
+            return dest
+
+        try:
+            return self.env.provider.loaded(KIND, name, extract)
+        except ReferenceUnavailable as exc:
+            raise ProcessingError(str(exc)) from exc
 
     def process(self, sample: SampleInput) -> ProcessedSample:
         try:
@@ -115,22 +145,22 @@ class SalmonProcessor:
                     )
                     for f in fastq[:2]
                 ]
-                info = ReadInfo(
-                    paired=len(paths) == 2, mean_length=0.0, mean_length_read1=0.0, spots_sampled=0
-                )
-                index, record = self._index(sample.organism or "", "long")
+                info = fastq_read_info(paths)
+                index, record = self._index(sample.organism or "", info.length_class)
                 run = quantify_fastq(paths, index / "index", out_dir, threads=self.threads)
                 checksums = {p.name: file_sha256(p)[0] for p in paths}
             else:
                 raise ProcessingError(f"{sample.accession}: no SRA or fastq file listed for the run")
         except (FetchError, QuantificationError) as exc:
             raise ProcessingError(f"{sample.accession}: {exc}") from exc
+        self._used[sample.accession] = record
         qc = qc_gates(out_dir, info if info.spots_sampled else None, min_mapping_rate=self.min_mapping_rate)
         metrics = {
             **qc.as_dict(),
             "paired": info.paired,
             "mean_read_length": round(info.mean_length, 2),
-            "index": record["name"],
+            "length_class": info.length_class,
+            **index_provenance(record),
             "tx2gene_key": record.get("tx2gene_key"),
             "salmon_version": run.salmon_version,
             "command": " ".join(run.command[1:]),

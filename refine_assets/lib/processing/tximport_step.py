@@ -7,9 +7,13 @@ the index's tx2gene file in ``metrics["tx2gene_key"]``. Rules:
 * **when**: refine.bio's rule (:func:`refine_assets.lib.rnaseq.tximport.tximport_eligible`): all
   runs quantified, or at least 25 runs and 80 % of them; otherwise nothing is produced yet and the
   outcome says how many runs are missing;
-* **one index per experiment**: runs quantified with different indices are never mixed; the index
-  used by most runs wins (ties: the lexically smallest), the other runs are recorded as failed with
-  the reason (re-quantify them with that index);
+* **who counts**: ``n_runs`` is the experiment's runs that can still be quantified; a run whose
+  salmon step failed permanently (QC gate, unreadable input: not transient) is excluded, as refine.bio
+  excluded ``is_unable_to_be_processed`` samples (:func:`runs_to_wait_for`);
+* **one index per experiment**: runs quantified with different indices (name and version: a rebuilt
+  index is another index) are never mixed; the index used by most runs wins (ties: the lexically
+  smallest), the other runs are recorded as failed with the reason (re-quantify them with that index);
+  the outcome's ``versions`` name the index (name, version, k, Ensembl release, assembly) and salmon;
 * **provenance**: every tximport outcome's ``versions`` holds the sorted run set's hash, so the
   asset re-materializes (and skip-if-done re-computes) exactly when the set of runs changes;
 * values: tximport ``counts`` with ``countsFromAbundance="lengthScaledTPM"`` (what refine.bio ships
@@ -40,6 +44,28 @@ def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat()
 
 
+def _index_of(outcome: SampleOutcome) -> str:
+    """The index a salmon outcome used: ``<name>@<version>`` (name alone for outcomes recorded before
+    versions were kept)."""
+    v = outcome.versions
+    name = v.get("index")
+    return f"{name}@{v['index_version']}" if v.get("index_version") else str(name)
+
+
+def runs_to_wait_for(samples: list, ledger: Mapping[tuple[str, str], SampleOutcome]) -> int:
+    """How many of the experiment's SALMON runs tximport waits for: all of them except those whose
+    salmon step failed permanently (a QC gate, an unreadable run; not a transient failure)."""
+    n = 0
+    for s in samples:
+        if s.pipeline != "SALMON":
+            continue
+        o = ledger.get((s.accession, "salmon"))
+        if o is not None and o.status == "failed" and not (o.metrics or {}).get("transient"):
+            continue
+        n += 1
+    return n
+
+
 def run_tximport(
     store: ArtifactStore,
     experiment: str,
@@ -63,15 +89,21 @@ def run_tximport(
         summary["status"] = "waiting"
         summary["reason"] = eligibility.reason if eligibility else "no RNA-seq runs"
         return [], summary
-    by_index = Counter(str(o.versions.get("index")) for o in salmon)
+    by_index = Counter(_index_of(o) for o in salmon)
     index = sorted(by_index.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    used = [o for o in salmon if str(o.versions.get("index")) == index]
-    others = [o for o in salmon if str(o.versions.get("index")) != index]
+    used = [o for o in salmon if _index_of(o) == index]
+    others = [o for o in salmon if _index_of(o) != index]
     run_set = ",".join(o.sample_accession for o in used)
+    first = used[0].versions
     versions = {
         "refine_assets": code_version(),
         "tximport": MODE,
-        "index": index,
+        "index": first.get("index"),
+        "index_version": first.get("index_version"),
+        "index_k": first.get("index_k"),
+        "ensembl_release": first.get("ensembl_release"),
+        "assembly": first.get("assembly"),
+        "salmon": first.get("salmon"),
         "runs_sha256": hashlib.sha256(run_set.encode()).hexdigest()[:16],
         "n_runs": len(used),
     }
@@ -81,7 +113,7 @@ def run_tximport(
             experiment,
             STEP,
             "failed",
-            reason=f"{STEP}: quantified with index {o.versions.get('index')}, the experiment uses {index}; re-quantify",
+            reason=f"{STEP}: quantified with index {_index_of(o)}, the experiment uses {index}; re-quantify",
             versions=versions,
             run_id=run_id,
             recorded_at=_now(),

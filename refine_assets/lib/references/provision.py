@@ -295,6 +295,32 @@ def _build_crosswalk(store, source, fetch) -> dict:
     return _publish(store, source, {"crosswalk.parquet": table}, "crosswalk.parquet", details, shas)
 
 
+def _build_transcriptome_index(store, source, fetch) -> dict:
+    from refine_assets.lib.references.sources import split_index_name
+    from refine_assets.lib.references.transcriptome_index import build_transcriptome_references
+
+    organism, length = split_index_name(source.name)
+    main = _input_path(source.url, fetch)
+    files = (
+        {"genome": main, "gtf": _input_path(source.inputs["gtf"], fetch)}
+        if "gtf" in source.inputs
+        else {"transcripts": main}
+    )
+    details = source.details or {}
+    urls = {"genome" if "gtf" in source.inputs else "transcripts": source.url, **source.inputs}
+    (record,) = build_transcriptome_references(
+        store,
+        organism,
+        **files,
+        lengths=(length,),
+        ensembl_release=details.get("ensembl_release"),
+        assembly=details.get("assembly"),
+        division=details.get("division"),
+        sources={**urls, "origin": source.origin},
+    )
+    return record
+
+
 def _shas(path: Path) -> dict[str, str]:
     return {"main": file_sha256(path)[0]}
 
@@ -305,6 +331,7 @@ _BUILDERS = {
     "annotation": _build_annotation,
     "illumina": _build_illumina,
     "crosswalk": _build_crosswalk,
+    "transcriptome_index": _build_transcriptome_index,
 }
 
 

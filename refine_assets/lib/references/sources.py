@@ -36,6 +36,7 @@ Nothing here imports dagster.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,8 @@ __all__ = [
     "orgdb_package",
 ]
 
-KINDS = ("probes", "brainarray", "annotation", "illumina", "crosswalk")
+KINDS = ("probes", "brainarray", "annotation", "illumina", "crosswalk", "transcriptome_index")
+LENGTHS = ("short", "long")
 # The Dagster asset that materializes each kind (partition = the reference's name).
 ASSET_FOR_KIND = {
     "probes": "affy_probe_table",
@@ -68,6 +70,7 @@ ASSET_FOR_KIND = {
     "annotation": "platform_annotation",
     "illumina": "illumina_annotation",
     "crosswalk": "gene_crosswalk",
+    "transcriptome_index": "transcriptome_index",
 }
 GENE2ENSEMBL_URL = "https://ftp.ncbi.nlm.nih.gov/gene/DATA/gene2ensembl.gz"
 # refine.bio's probe -> gene tie-break maps for Illumina probes with several Ensembl genes (built by
@@ -115,6 +118,7 @@ class ReferenceSource:
     inputs: dict[str, str] = field(default_factory=dict)
     tax_id: int | None = None
     note: str | None = None
+    details: dict = field(default_factory=dict)
 
     def describe(self) -> dict:
         """JSON-able description (recorded in the reference's record)."""
@@ -126,6 +130,7 @@ class ReferenceSource:
             "inputs": dict(self.inputs),
             "tax_id": self.tax_id,
             "note": self.note,
+            **({"details": dict(self.details)} if self.details else {}),
         }
 
 
@@ -139,6 +144,9 @@ class ReferenceOverrides:
     illumina_packages: str | None = None  # folder of <pkg>.db_<version>.tar.gz (+ org.<Xx>.eg.db)
     crosswalks: dict[str, str] = field(default_factory=dict)
     crosswalk_tax_ids: dict[str, int] = field(default_factory=dict)
+    # ORGANISM -> {transcripts: FASTA} or {genome, gtf} (+ ensembl_release, assembly), or only
+    # {division, ensembl_release} to steer the Ensembl look-up
+    transcriptomes: dict[str, dict] = field(default_factory=dict)
 
 
 @functools.cache
@@ -179,6 +187,7 @@ class ReferenceLocator:
         brainarray_version: str = DEFAULT_VERSION,
         overrides: ReferenceOverrides | None = None,
     ):
+        self.http = http
         self.bioconductor = BioconductorIndex(http, bioconductor_release)
         self.brainarray_index = BrainarrayIndex(http, brainarray_version)
         self.overrides = overrides or ReferenceOverrides()
@@ -351,6 +360,53 @@ class ReferenceLocator:
             else "no organism package: Ensembl ids from the package's EnsemblReannotated",
         )
 
+    def _locate_transcriptome_index(self, name: str) -> ReferenceSource:
+        """Genome + GTF (or a transcript FASTA) of an organism's salmon index of one read-length class:
+        a configured source, else Ensembl (``lib/references/ensembl.py``: REST species lists, the
+        release, HEAD-verified FASTA and GTF in the archive's layout)."""
+        from refine_assets.lib.references.ensembl import EnsemblError, transcriptome_sources
+
+        try:
+            organism, length = split_index_name(name)
+        except ValueError as exc:
+            raise ReferenceUnavailable("transcriptome_index", name, str(exc), absent=True) from exc
+        conf = dict(self.overrides.transcriptomes.get(organism) or {})
+        details = {"organism": organism, "length": length}
+        if "transcripts" in conf or ("genome" in conf and "gtf" in conf):
+            main = conf.get("transcripts") or conf["genome"]
+            inputs = {} if "transcripts" in conf else {"gtf": conf["gtf"]}
+            details.update(
+                ensembl_release=conf.get("ensembl_release"),
+                assembly=conf.get("assembly"),
+                kind=("transcripts" if "transcripts" in conf else "genome"),
+            )
+            return self._override("transcriptome_index", name, str(main), inputs=inputs, details=details)
+        try:
+            found = transcriptome_sources(
+                organism, self.http, division=conf.get("division"), release=conf.get("ensembl_release")
+            )
+        except EnsemblError as exc:
+            urls = tuple(re.findall(r"https?://\S+?(?=[)\s]|$)", str(exc)))
+            raise ReferenceUnavailable("transcriptome_index", name, str(exc), urls) from exc
+        details.update(
+            ensembl_release=found.release,
+            assembly=found.assembly,
+            division=found.division,
+            fasta_kind=found.fasta_kind,
+            kind="genome",
+        )
+        return ReferenceSource(
+            "transcriptome_index",
+            name,
+            found.genome_fasta_url,
+            f"ensembl {found.release}",
+            package=f"{found.species.name} {found.assembly}",
+            version=str(found.release),
+            inputs={"gtf": found.gtf_url},
+            tax_id=found.taxonomy_id,
+            details=details,
+        )
+
     def _locate_crosswalk(self, organism: str) -> ReferenceSource:
         from refine_assets.lib.survey.platforms import organism_by_name
 
@@ -388,6 +444,14 @@ class ReferenceLocator:
             tax_id=tax_id,
             note=None if info else "no NCBI gene_info file known for the organism: no symbol mapping",
         )
+
+
+def split_index_name(name: str) -> tuple[str, str]:
+    """``DANIO_RERIO_short`` -> (``DANIO_RERIO``, ``short``); ValueError for another shape."""
+    organism, _, length = name.rpartition("_")
+    if not organism or length not in LENGTHS:
+        raise ValueError(f"not a transcriptome index name (ORGANISM_short|long): {name!r}")
+    return organism, length
 
 
 def _package_name(url: str) -> str:

@@ -70,6 +70,38 @@ def _fastq_lengths(path: Path) -> list[int]:
         return [len(line.rstrip("\n")) for i, line in enumerate(fh) if i % 4 == 1]
 
 
+def fastq_read_info(paths: list[Path], reads: int = 2000) -> ReadInfo:
+    """Layout and mean read length of fastq files (plain or gzip, decided by content) from their first
+    ``reads`` records, over both mates (refine.bio's FASTQ rule: the mean length of the sequence lines)."""
+    import gzip
+
+    lengths: list[list[int]] = []
+    for path in paths:
+        with open(path, "rb") as probe:
+            gz = probe.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gz else open
+        seen: list[int] = []
+        try:
+            with opener(path, "rt", errors="replace") as fh:
+                for i, line in enumerate(fh):
+                    if i % 4 == 1:
+                        seen.append(len(line.rstrip("\n")))
+                        if len(seen) >= reads:
+                            break
+        except (OSError, EOFError) as exc:
+            raise QuantificationError(f"{Path(path).name}: unreadable fastq ({exc})") from exc
+        lengths.append(seen)
+    every = [x for ls in lengths for x in ls]
+    if not every:
+        raise QuantificationError(f"{', '.join(Path(p).name for p in paths)}: no reads")
+    return ReadInfo(
+        paired=len(paths) == 2,
+        mean_length=sum(every) / len(every),
+        mean_length_read1=sum(lengths[0]) / max(len(lengths[0]), 1),
+        spots_sampled=len(lengths[0]),
+    )
+
+
 def read_info(sra: str | Path, spots: int = 2000) -> ReadInfo:
     """Measure layout and mean read length on the first ``spots`` spots of a .sra file."""
     sra = Path(sra)

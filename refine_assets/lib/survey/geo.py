@@ -53,6 +53,7 @@ from refine_assets.lib.survey.model import (
     organism_name,
 )
 from refine_assets.lib.survey.publications import PubmedSummary, pubmed_summary
+from refine_assets.lib.survey.routing import unsupported_rnaseq_reason
 
 GEO_FTP_HTTPS = "https://ftp.ncbi.nlm.nih.gov/geo"
 GEO_ACC_URL = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"
@@ -563,10 +564,23 @@ def _sample(
             has_raw=has_raw,
             filenames=[f.filename or "" for f in files if f.is_raw or technology != "RNA-SEQ"],
         )
-    if technology == "RNA-SEQ" and library_strategy and library_strategy.strip().lower() != "rna-seq":
-        # refine.bio only quantifies RNA-Seq libraries (its SRA gatherer/surveyor filter on
-        # library_strategy); miRNA-Seq, ChIP-Seq ... from GEO are surveyed but not processed.
-        pipeline = "NONE"
+    route_reason = None
+    if technology == "RNA-SEQ":
+        # decided before any download (lib/survey/routing.py): non-RNA-Seq libraries (refine.bio's
+        # filter), single-cell libraries or wording in the series or sample title, unsupported or
+        # long-read instruments
+        route_reason = unsupported_rnaseq_reason(
+            library_strategy=library_strategy,
+            library_source=entity.get("library_source"),
+            instrument_platform=None,
+            instrument_model=entity.get("instrument_model") or (platform.title if platform else None),
+            supported_instrument=bool(platform and platform.supported),
+            texts=[("series title", result.experiment.title), ("sample title", entity.get("title"))],
+        )
+        if route_reason:
+            pipeline = "NONE"
+    elif pipeline == "NONE" and platform is not None and not platform.supported:
+        route_reason = f"platform {gpl} ({platform.title or 'unknown'}) is not supported"
 
     platform_entity = platform_entities.get(gpl or "")
     return Sample(
@@ -584,6 +598,7 @@ def _sample(
         manufacturer=manufacturer,
         has_raw=has_raw,
         pipeline=pipeline,
+        pipeline_reason=route_reason if pipeline == "NONE" else None,
         source_url=source_url,
         channel_count=int(channel_text) if channel_text.isdigit() else None,
         library_strategy=library_strategy,

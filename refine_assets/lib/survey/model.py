@@ -110,6 +110,7 @@ class Sample:
     manufacturer: str = "UNKNOWN"
     has_raw: bool = False
     pipeline: str = "NONE"
+    pipeline_reason: str | None = None  # why pipeline NONE (decided at survey time, lib/survey/routing.py)
     source_url: str | None = None
     channel_count: int | None = None
     library_layout: str | None = None  # PAIRED / SINGLE (RNA-seq)
@@ -230,6 +231,7 @@ SAMPLE_SCHEMA = pa.schema(
         ("manufacturer", _str),
         ("has_raw", pa.bool_()),
         ("pipeline", _str),
+        ("pipeline_reason", _str),
         ("source_url", _str),
         ("channel_count", pa.int64()),
         ("library_layout", _str),

@@ -77,6 +77,7 @@ from refine_assets.lib.survey.model import (
     organism_name,
 )
 from refine_assets.lib.survey.publications import pubmed_summary
+from refine_assets.lib.survey.routing import unsupported_rnaseq_reason
 
 ENA_PORTAL_SEARCH = "https://www.ebi.ac.uk/ena/portal/api/search"
 ENA_FILEREPORT = "https://www.ebi.ac.uk/ena/portal/api/filereport"
@@ -597,10 +598,13 @@ def _add_run(
         )
     if single_cell:
         rows.append(("single_cell", "true", "survey_flag"))
-        result.warnings.append(
-            f"{run.accession}: single-cell RNA-seq library (TRANSCRIPTOMIC SINGLE CELL); "
-            "refine.bio processed these as bulk"
-        )
+    route_reason = unsupported_rnaseq_reason(
+        library_strategy=run.library_strategy,
+        library_source=run.library_source,
+        instrument_platform=run.instrument_platform,
+        instrument_model=run.instrument_model,
+        supported_instrument=platform.supported,
+    )
     files: list[OriginalFile] = []
     unmated = False
     fastq = run.fastq or []
@@ -635,7 +639,7 @@ def _add_run(
                 expected_md5=f.md5,
             )
         )
-    if technology == "RNA-SEQ":
+    if technology == "RNA-SEQ" and route_reason is None:
         pipeline = platforms.choose_pipeline(
             technology=technology,
             manufacturer=platform.manufacturer,
@@ -645,6 +649,8 @@ def _add_run(
         )
     else:
         pipeline = "NONE"
+    if route_reason:
+        result.warnings.append(f"{run.accession}: not quantified: {route_reason}")
     result.samples.append(
         Sample(
             accession=run.accession,
@@ -660,6 +666,7 @@ def _add_run(
             manufacturer=platform.manufacturer,
             has_raw=True,
             pipeline=pipeline,
+            pipeline_reason=route_reason if pipeline == "NONE" else None,
             source_url=sra_url,
             library_layout=run.library_layout,
             library_strategy=run.library_strategy,
