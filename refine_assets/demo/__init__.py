@@ -4,24 +4,27 @@ Inputs, all real and replayed (the demo never touches the network beyond the pac
 
 * from Debian packages (fetched at set-up, see :mod:`refine_assets.demo.data`): GEO series
   GSE781 (family SOFT with 34 submitter-processed MAS5 tables, r-bioc-geoquery), the HG-U95Av2
-  probe sequences and probeset annotation (r-bioc-annotationdbi), the human gene-id crosswalk from
-  org.Hs.eg.db, the E-MTAB-1147 reads (r-bioc-shortread);
-* where ``../shared/data`` exists: the recorded ArrayExpress and SRA/ENA responses of its
+  probe sequences and probeset annotation (r-bioc-annotationdbi), the org.Hs.eg.db organism package,
+  the E-MTAB-1147 reads (r-bioc-shortread) and salmon's example reads and transcripts (salmon);
+* the offline reference catalogue built from them (:mod:`refine_assets.demo.references`: Bioconductor
+  and Brainarray packages in their real formats, served under their real URLs) and the offline
+  RNA-seq example ERP990001 (:mod:`refine_assets.demo.rnaseq`: real reads in real .sra files, an
+  Ensembl-format genome excerpt);
+* where ``../shared/data`` exists: the recorded ArrayExpress, SRA/ENA and Ensembl responses of its
   ``cassettes/`` folder (E-MTAB-3050, E-GEOD-44719, E-MEXP-2381, SRP068364, SRP048683, ERP108370) and
   the raw array C30057.CEL of E-MTAB-3050.
 
 Steps, each a Dagster run in the instance at ``$DAGSTER_HOME`` (default
-``$REFINE_ASSETS_HOME/dagster_home``) so the UI shows everything afterwards: survey every
-experiment partition; build the warehouse (registers organism and platform partitions); build the
-references that have a source (probe table + annotation of hgu95av2, human crosswalk, and two
-salmon indices, k=23 and k=31, of salmon's 15 example human transcripts from the Debian salmon
-package: a demo index, recorded with its source); process every
-experiment's samples; with the shared data, import refine.bio's recorded Salmon outputs of
-SRP095529 (20 zebrafish runs, ``demo/recorded.py``) and run their tximport; rebuild the
-warehouse; with the shared data, the human and zebrafish QN targets, a dataset zip of GSE781 +
-E-MTAB-3050 (``datasets`` table), and the zebrafish compendium and quantpendium (``compendia``). A failing experiment is reported and does not stop the
-others; samples that cannot be processed offline (raw files not available) are recorded in the
-ledger with the reason, or fall back to their submitter-processed table.
+``$REFINE_ASSETS_HOME/dagster_home``) so the UI shows everything afterwards: survey every experiment
+partition; build the warehouse; process every experiment's samples (the references they need, probe
+tables, Brainarray packages, crosswalks, the salmon index, are located in the replayed catalogues and
+built on demand, reported as materializations of the reference assets); with the shared data, import
+refine.bio's recorded Salmon outputs of SRP095529 (20 zebrafish runs, ``demo/recorded.py``) and run
+their tximport; rebuild the warehouse; with the shared data, the QN targets (human blocked below the
+minimum, zebrafish under the demo's recorded minimum), a dataset zip of GSE781 + E-MTAB-3050
+(``datasets`` table), and the zebrafish compendium and quantpendium (``compendia``). A failing
+experiment is reported and does not stop the others; samples that cannot be processed offline are
+recorded in the ledger with the reason, or fall back to their submitter-processed table.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def _say(msg: str) -> None:
     print(f"[refine-assets demo] {msg}", flush=True)
 
 
-def demo_settings(settings, demo_dir: Path, shared: Path | None, catalogue=None):
+def demo_settings(settings, demo_dir: Path, shared: Path | None, catalogue=None, rnaseq=None):
     """Settings for the demo: replayed HTTP and downloads (recorded responses, local copies of raw files
     and the offline reference catalogue of :mod:`refine_assets.demo.references`); no reference is
     configured by hand: processing finds them in the (replayed) Bioconductor and Brainarray indexes."""
@@ -65,20 +68,25 @@ def demo_settings(settings, demo_dir: Path, shared: Path | None, catalogue=None)
         settings.replay_files.update(catalogue.http_files)
         settings.replay_downloads.update(catalogue.downloads)
     settings.reference_sources = {}
-    transcripts = salmon_example_transcripts(shared)
-    if transcripts is not None:
-        # a 15-transcript human RefSeq set (salmon's own example): a demo index, recorded as such
-        settings.reference_sources["transcriptomes"] = {"HOMO_SAPIENS": {"transcripts": str(transcripts)}}
+    if rnaseq is not None:
+        rnaseq_catalogue, override = rnaseq
+        settings.replay_files.update(rnaseq_catalogue.http_files)
+        settings.replay_downloads.update(rnaseq_catalogue.downloads)
+        if shared is None:
+            # without refine.bio's recorded Ensembl REST answers the genome excerpt is given directly
+            settings.reference_sources["transcriptomes"] = override
     return settings
 
 
-def salmon_example_transcripts(shared: Path | None) -> Path | None:
-    """salmon's example transcripts: from the installed Debian package, else the shared data copy."""
+def salmon_examples(shared: Path | None) -> Path | None:
+    """salmon's example folder (transcripts and reads): the installed Debian package, else the shared copy."""
     for candidate in (
-        Path("/usr/share/doc/salmon/examples/transcripts.fasta"),
-        shared / "rnaseq/salmon_example/transcripts.fasta.gz" if shared else None,
+        Path("/usr/share/doc/salmon/examples"),
+        shared / "rnaseq/salmon_example" if shared else None,
     ):
-        if candidate is not None and candidate.is_file():
+        if candidate is not None and (
+            (candidate / "transcripts.fasta").is_file() or (candidate / "transcripts.fasta.gz").is_file()
+        ):
             return candidate
     return None
 
@@ -111,12 +119,27 @@ def run_demo(shared_data: Path | None = None) -> int:
 
     shared = shared_data or default_shared_data()
     experiments = ["GSE781"]
+    rnaseq = None
+    examples = salmon_examples(shared)
+    if examples is not None:
+        from refine_assets.demo.rnaseq import STUDY, build_rnaseq_example
+
+        try:
+            rnaseq = build_rnaseq_example(
+                demo_dir / "rnaseq",
+                examples,
+                (demo_dir / "ERR127302_1_subset.fastq.gz", demo_dir / "ERR127302_2_subset.fastq.gz"),
+            )
+            experiments.append(STUDY)
+            _say(f"offline RNA-seq example {STUDY} (real reads in .sra files, Ensembl-format genome excerpt)")
+        except RuntimeError as exc:
+            _say(f"no RNA-seq example: {exc}")
     if shared:
         experiments += list(SHARED_EXPERIMENTS)
         _say(f"using recorded HTTP responses and raw files from {shared}")
     else:
-        _say("no ../shared/data: surveying GSE781 only")
-    settings = demo_settings(settings, demo_dir, shared, catalogue)
+        _say("no ../shared/data: the Debian-data experiments only")
+    settings = demo_settings(settings, demo_dir, shared, catalogue, rnaseq)
 
     from refine_assets.definitions import build_defs
 
@@ -150,11 +173,6 @@ def run_demo(shared_data: Path | None = None) -> int:
     instance.add_dynamic_partitions("experiment", [e for e in experiments if e not in known])
     surveyed = [acc for acc in experiments if run("survey_job", acc)]
     run("warehouse_job")
-    if "HOMO_SAPIENS" in settings.reference_sources.get("transcriptomes", {}) and (
-        "HOMO_SAPIENS" in instance.get_dynamic_partitions("organism")
-    ):
-        for length in ("short", "long"):
-            run("transcriptome_index_job", f"{length}|HOMO_SAPIENS")
     for acc in surveyed:
         run("processing_job", acc)
     if shared:

@@ -350,4 +350,6 @@ def build_rnaseq_example(
             "assembly": "GRCh38",
         }
     }
-    return OfflineCatalogue(http, downloads), override
+    catalogue = OfflineCatalogue(http, downloads)
+    catalogue.save(out_dir)  # ``refine-assets process ERP990001 --replay <out_dir>``
+    return catalogue, override

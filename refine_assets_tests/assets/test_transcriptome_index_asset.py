@@ -162,3 +162,36 @@ def test_missing_organism_fails_without_retry(tmp_path: Path, cassettes: Path) -
 
 def store_has_records(root: Path) -> bool:
     return root.exists() and any(root.rglob("record.json"))
+
+
+def test_rebuilds_are_idempotent_and_a_changed_transcript_set_is_checked(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Same transcripts: nothing published (same version, same tarball); a rebuilt index with another
+    transcript set: the Jaccard check (refine.bio's 0.95 alert) fails, naming the figure."""
+    full = tmp_path / "tx.fasta"
+    full.write_bytes(
+        gzip.decompress((shared_data / "rnaseq/salmon_example/transcripts.fasta.gz").read_bytes())
+    )
+    records = full.read_text().split(">")[1:]
+    fewer = tmp_path / "tx10.fasta"
+    fewer.write_text("".join(">" + r for r in records[:10]))  # 10 of the 15 real RefSeq transcripts
+    store_root = tmp_path / "store"
+
+    def build(fasta: Path):
+        sources = ReferenceSourcesResource(transcriptomes={"HOMO_SAPIENS": {"transcripts": str(fasta)}})
+        result = _materialize(store_root, "short|HOMO_SAPIENS", sources)
+        assert result.success
+        (check,) = result.get_asset_check_evaluations()
+        return check, transcriptome_index_record(open_store(str(store_root)), "HOMO_SAPIENS", "short")
+
+    first_check, first = build(full)
+    assert first_check.passed and first_check.metadata["skipped"].value is True
+    assert "skipped: no previous index" in first_check.description
+    tarball = (store_root / first["key"]).read_bytes()
+    _, again = build(full)
+    assert again["version"] == first["version"] and (store_root / first["key"]).read_bytes() == tarball
+    check, changed = build(fewer)
+    assert changed["version"] != first["version"] and changed["transcripts"] == 10
+    assert changed["details"]["jaccard_with_previous"] == round(10 / 15, 6)
+    assert not check.passed and "Jaccard 0.6667" in check.description

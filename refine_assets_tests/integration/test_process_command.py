@@ -76,6 +76,32 @@ def test_process_prints_summary_and_exits_0(
     assert row == (expected["samples"], expected["processed"])
 
 
+def test_process_an_sra_study_end_to_end(tmp_path: Path, shared_data: Path, rnaseq_world) -> None:
+    """SRA/ENA accessions too: survey, routing, index built on demand, salmon, tximport, warehouse."""
+    catalogue_folder = Path(next(iter(rnaseq_world[0].downloads.values()))).parents[1]
+    assert (catalogue_folder / "catalogue.json").is_file()
+    proc = _process(
+        tmp_path / "home",
+        "ERP990001",
+        "--replay",
+        str(shared_data / "cassettes"),
+        "--replay",
+        str(catalogue_folder),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert {k: summary[k] for k in ("samples", "processed", "failed", "unsupported", "pending")} == {
+        "samples": 4,
+        "processed": 1,
+        "failed": 1,
+        "unsupported": 2,
+        "pending": 0,
+    }
+    reasons = " ".join(summary["reasons"])
+    assert "QC gate failed: mapping rate" in reasons and "single-cell library" in reasons
+    assert "long-read instrument PacBio Sequel II" in reasons
+
+
 def test_process_refuses_a_malformed_accession_in_one_line(tmp_path: Path) -> None:
     proc = _process(tmp_path / "home", "GSE1; DROP TABLE experiments")
     assert proc.returncode == 1 and proc.stdout == ""

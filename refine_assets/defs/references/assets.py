@@ -142,14 +142,23 @@ def transcriptome_index(
         record = provider.build("transcriptome_index", name)
     except ReferenceUnavailable as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
-    jaccard = (record.get("details") or {}).get("jaccard_with_previous")
-    check = dg.AssetCheckResult(
-        check_name="transcript_set_agreement",
-        passed=jaccard is None or jaccard >= MIN_JACCARD,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="first build or unchanged transcripts"
-        if jaccard is None
-        else f"Jaccard {jaccard:.4f} with the previous index ({MIN_JACCARD} required)",
-        metadata={"jaccard_with_previous": float(jaccard) if jaccard is not None else -1.0},
-    )
+    details = record.get("details") or {}
+    jaccard = details.get("jaccard_with_previous")
+    if jaccard is None:  # nothing to compare with: said so, not a pass of a comparison
+        check = dg.AssetCheckResult(
+            check_name="transcript_set_agreement",
+            passed=True,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="skipped: no previous index of this organism and length to compare with",
+            metadata={"skipped": True, "transcripts": int(record.get("transcripts") or 0)},
+        )
+    else:
+        check = dg.AssetCheckResult(
+            check_name="transcript_set_agreement",
+            passed=jaccard >= MIN_JACCARD,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"Jaccard {jaccard:.4f} of the transcript ids with version "
+            f"{details.get('previous_version')} ({MIN_JACCARD} required)",
+            metadata={"skipped": False, "jaccard_with_previous": float(jaccard)},
+        )
     return dg.MaterializeResult(check_results=[check], metadata=reference_metadata(record))
