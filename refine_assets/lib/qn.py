@@ -47,14 +47,20 @@ threads (numpy releases the GIL while sorting).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+# Matrix files (the ``qn`` command's input and output) are read and written by the package's one matrix
+# reader/writer; the names stay importable from here.
+from refine_assets.lib.matrix_io import (
+    MatrixFormatError,
+    MatrixTsv,
+    atomic_output,
+    read_matrix_tsv,
+    write_matrix_tsv,
+)
 
 __all__ = [
     "MatrixFormatError",
@@ -234,14 +240,15 @@ def _normalize_block(block: np.ndarray, target: np.ndarray, base: np.ndarray) ->
     c, g = block.shape
     t_len = target.size
     missing = np.isnan(block)
-    n = g - missing.sum(axis=1)  # non-missing values per column
+    n = g - np.count_nonzero(missing, axis=1)  # non-missing values per column
     if (n < g).any() and not np.isposinf(block).any():
         # numpy sorts NaN last but slowly; +inf sorts last too, and no value is +inf here
         order = np.argsort(np.where(missing, np.inf, block), axis=1)
     else:
         order = np.argsort(block, axis=1)  # NaN sorted last
     del missing
-    sorted_vals = np.take_along_axis(block, order, axis=1)
+    order += (np.arange(c, dtype=order.dtype) * g)[:, None]  # positions in the flattened block
+    sorted_vals = block.ravel()[order]
     eq = sorted_vals[:, 1:] == sorted_vals[:, :-1]  # NaN never equals anything
     del sorted_vals
     simple = (n == g) & ~eq.any(axis=1)  # integer ranks 1..g, no missing: values are ``base``
@@ -282,7 +289,7 @@ def _normalize_block(block: np.ndarray, target: np.ndarray, base: np.ndarray) ->
             v[np.arange(g)[None, :] >= n_part] = np.nan  # missing stays missing (sorted last)
             vals[rows[partial]] = v
     out = np.empty((c, g), dtype=np.float64)
-    np.put_along_axis(out, order, vals, axis=1)
+    out.ravel()[order] = vals
     return out
 
 
@@ -317,8 +324,8 @@ def quantile_normalize_to_target(
     arr = _check_matrix(matrix)
     tgt = prepare_target(target)
     n_rows, n_cols = arr.shape
-    if out is None:
-        out = np.empty((n_rows, n_cols), dtype=np.float64)
+    if out is None:  # same memory layout as the input: column blocks are then contiguous copies
+        out = np.empty((n_rows, n_cols), dtype=np.float64, order="F" if arr.flags.f_contiguous else "C")
     elif out.shape != arr.shape:
         raise QuantileNormalizationError(f"out has shape {out.shape}, matrix has {arr.shape}")
     if n_rows == 0 or n_cols == 0:
@@ -491,31 +498,6 @@ class StreamingTarget:
 # target files
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_output(path: str | Path, mode: str = "w") -> Iterator:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path`` (else delete it)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".refine-tmp-", suffix=f"-{target.name}", dir=target.parent)
-    tmp = Path(name)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; published files get the usual mode
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_target(path: str | Path, target: np.ndarray) -> None:
     """Write a target file: one value per line, ascending, full precision (``repr``), atomically.
 
@@ -566,172 +548,3 @@ def read_target(path: str | Path) -> np.ndarray:
     if bad.size:
         raise TargetFormatError(f"{p}: values not in ascending order (value #{int(bad[0]) + 2})")
     return arr
-
-
-# --------------------------------------------------------------------------------------------------
-# matrix TSV files (the ``qn`` command's input and output)
-
-
-class MatrixFormatError(ValueError):
-    """A matrix TSV that cannot be read: layout, duplicate sample names, non-numeric cells."""
-
-
-class MatrixTsv:
-    """A genes x samples matrix read from TSV: ``values`` (float64, NaN = missing, Fortran order),
-    ``row_ids`` (strings, file order, duplicates allowed), ``columns`` (sample names, file order) and
-    ``id_header`` (the header's first cell, "" when the header has one field fewer than the rows)."""
-
-    __slots__ = ("columns", "id_header", "row_ids", "values")
-
-    def __init__(self, values: np.ndarray, row_ids: list[str], columns: list[str], id_header: str) -> None:
-        self.values = values
-        self.row_ids = row_ids
-        self.columns = columns
-        self.id_header = id_header
-
-
-def _split_header(data: bytes, path: Path) -> tuple[list[str], int]:
-    end = data.find(b"\n")
-    line = data if end < 0 else data[:end]
-    if not line.strip():
-        raise MatrixFormatError(f"{path}: empty file or empty header line")
-    try:
-        fields = line.decode("utf-8").rstrip("\r").split("\t")
-    except UnicodeDecodeError as exc:
-        raise MatrixFormatError(f"{path}: header is not UTF-8 text ({exc})") from None
-    return fields, (len(data) if end < 0 else end + 1)
-
-
-def read_matrix_tsv(path: str | Path) -> MatrixTsv:
-    """Read a matrix TSV (gzip accepted): header row, first column row ids, one column per sample.
-
-    Cells ``NA``, ``NaN`` or empty are missing; surrounding blanks are ignored; ``inf``/``-inf`` are
-    values. Blank lines are skipped. An R ``write.table`` header (one field fewer than the rows) is
-    accepted. Raises :class:`MatrixFormatError` naming the file (and row id and column for a
-    non-numeric cell) for: no header or data rows, no sample column, duplicate sample names, rows with
-    a wrong number of fields, empty row ids, non-numeric cells.
-    """
-    import gzip
-
-    import polars as pl
-
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise MatrixFormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise MatrixFormatError(f"{p}: broken gzip stream ({exc})") from None
-    header, body_start = _split_header(data, p)
-    width = _first_row_width(data, body_start)
-    if width == 0:
-        raise MatrixFormatError(f"{p}: no data rows")
-    if width == len(header):
-        id_header, columns = header[0], header[1:]
-    elif width == len(header) + 1:
-        id_header, columns = "", header
-    else:
-        raise MatrixFormatError(f"{p}: header has {len(header)} fields but the first data row has {width}")
-    if not columns:
-        raise MatrixFormatError(f"{p}: no sample columns (only row ids)")
-    seen: set[str] = set()
-    for name in columns:
-        if name in seen:
-            raise MatrixFormatError(f"{p}: duplicate sample column {name!r}")
-        seen.add(name)
-    names = [f"c{k}" for k in range(width)]
-    body = data[body_start:]
-    common = {"separator": "\t", "has_header": False, "quote_char": None, "raise_if_empty": False}
-    try:  # fast path: polars parses the numbers (correctly rounded)
-        frame = pl.read_csv(
-            body,
-            schema={n: (pl.String if k == 0 else pl.Float64) for k, n in enumerate(names)},
-            null_values={n: "NA" for n in names[1:]},
-            **common,
-        )
-        typed = True
-    except pl.exceptions.PolarsError:  # blanks around numbers, bad cells, ragged rows: find out below
-        try:
-            frame = pl.read_csv(body, infer_schema=False, new_columns=names, **common)
-        except pl.exceptions.PolarsError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise MatrixFormatError(f"{p}: malformed table ({first})") from None
-        typed = False
-    del body
-    if frame.width != width:
-        raise MatrixFormatError(f"{p}: rows with a wrong number of fields (every row needs {width})")
-    # Blank lines come through as all-null rows; drop them, then every row must have all its fields
-    # (polars pads short rows with nulls, so count the tabs: every kept row has width - 1 of them).
-    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
-    if frame.height == 0:
-        raise MatrixFormatError(f"{p}: no data rows")
-    tabs = data.count(b"\t", body_start)
-    del data
-    if tabs != frame.height * (width - 1):
-        raise MatrixFormatError(
-            f"{p}: rows with a wrong number of fields (every row needs {width} tab-separated fields)"
-        )
-    ids = frame.get_column(names[0])
-    if ids.null_count():
-        k = int(ids.is_null().arg_true()[0])
-        raise MatrixFormatError(f"{p}: empty row id in data row {k + 1}")
-    if typed:
-        casted = frame.drop(names[0])
-    else:
-        stripped = frame.select(pl.col(names[1:]).str.strip_chars())
-        casted = stripped.select(pl.all().cast(pl.Float64, strict=False))  # NA, "" -> null; NaN -> NaN
-        for c_in, c_name in zip(names[1:], columns, strict=True):
-            src = stripped.get_column(c_in)
-            bad = casted.get_column(c_in).is_null() & src.is_not_null() & ~src.is_in(["NA", ""])
-            if bad.any():
-                k = int(bad.arg_true()[0])
-                raise MatrixFormatError(
-                    f"{p}: non-numeric value {src[k]!r} in column {c_name!r}, row {ids[k]!r} "
-                    f"(data row {k + 1})"
-                )
-        del stripped
-    row_ids = ids.to_list()
-    del frame, ids
-    values = casted.to_numpy(order="fortran").astype(np.float64, copy=False)
-    return MatrixTsv(values, row_ids, list(columns), id_header)
-
-
-def _first_row_width(data: bytes, start: int) -> int:
-    """Number of tab-separated fields of the first non-blank line at or after ``start`` (0: none)."""
-    pos = start
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end
-        line = data[pos:end]
-        if line.strip():
-            return line.count(b"\t") + 1
-        pos = end + 1
-    return 0
-
-
-def write_matrix_tsv(
-    path: str | Path, values: np.ndarray, row_ids: list[str], columns: list[str], id_header: str = ""
-) -> None:
-    """Write a genes x samples matrix as TSV atomically: header ``id_header`` + sample names, then one
-    row per id; values at full precision (shortest repr that round-trips), missing as ``NA``."""
-    import polars as pl
-
-    arr = np.asarray(values)
-    if arr.shape != (len(row_ids), len(columns)):
-        raise MatrixFormatError(
-            f"matrix shape {arr.shape} does not match {len(row_ids)} ids x {len(columns)} columns"
-        )
-    for name in [id_header, *columns]:
-        if any(ch in name for ch in "\t\r\n"):
-            raise MatrixFormatError(f"header field {name!r} contains a tab or line break")
-    # Internal column names (the header may repeat the id header's name); the header is written as is.
-    series = [pl.Series("_id", row_ids, dtype=pl.String)]
-    for j in range(len(columns)):
-        series.append(pl.Series(f"_{j}", np.asarray(arr[:, j], dtype=np.float64)).fill_nan(None))
-    frame = pl.DataFrame(series)
-    with atomic_output(path, "wb") as fh:
-        fh.write(("\t".join([id_header, *columns]) + "\n").encode("utf-8"))
-        frame.write_csv(fh, separator="\t", null_value="NA", quote_style="never", include_header=False)
