@@ -22,10 +22,12 @@ def is_gzip(data: bytes | memoryview) -> bool:
     return bytes(data[:2]) == GZIP_MAGIC
 
 
-def gunzip(data: bytes) -> bytes:
+def gunzip(data: bytes, *, copy: bool = True) -> bytes | bytearray:
     """The decompressed bytes of a gzip stream (all members); errors as :func:`gzip.decompress`.
 
-    Raises ``OSError`` (``gzip.BadGzipFile``), ``EOFError`` or ``zlib.error`` for damaged input.
+    ``copy=False`` may return libdeflate's ``bytearray`` as is (readers that only slice, search and
+    ``frombuffer`` it save a copy of the whole file); the default returns ``bytes``. Raises ``OSError``
+    (``gzip.BadGzipFile``), ``EOFError`` or ``zlib.error`` for damaged input.
     """
     if len(data) >= 18:
         try:
@@ -39,7 +41,7 @@ def gunzip(data: bytes) -> bytes:
             and int.from_bytes(data[-4:], "little") == len(out) & 0xFFFFFFFF
             and int.from_bytes(data[-8:-4], "little") == deflate.crc32(out)
         ):
-            return bytes(out)  # libdeflate gives a bytearray; callers (polars, regexes) want bytes
+            return bytes(out) if copy else out  # libdeflate gives a bytearray; polars wants bytes
     return gzip.decompress(data)
 
 

@@ -142,10 +142,11 @@ class NecResult:
     reasons: dict[int, str] = field(default_factory=dict)
 
 
-def _as_matrix(x, what: str) -> np.ndarray:
-    # C order always: the reductions' summation order (hence the last bits) then does not depend on
-    # how the caller's array is laid out.
-    a = np.ascontiguousarray(x, dtype=np.float64)
+def _as_matrix(x, what: str, *, contiguous: bool = False) -> np.ndarray:
+    # The detection-p fit and the signal do not depend on the memory layout (their reductions run on
+    # per-array copies, the rest is elementwise), so a column-major matrix (as R and the matrix
+    # reader hold it) is used as is; ``contiguous`` (C order) for the reductions of the control fit.
+    a = np.ascontiguousarray(x, dtype=np.float64) if contiguous else np.asarray(x, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
@@ -344,7 +345,7 @@ def normexp_fit_control(
     Raises:
         NecError: no regular probes, fewer than two negative controls, status length mismatch.
     """
-    X = _as_matrix(x, "x")
+    X = _as_matrix(x, "x", contiguous=True)
     st = np.char.lower(np.asarray([str(s) for s in status], dtype=str))
     if st.size != X.shape[0]:
         raise NecError(f"status has {st.size} entries for {X.shape[0]} probes")
