@@ -3,9 +3,6 @@
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
-from refine_assets.lib.processing.framework import read_ledger, write_ledger
-from refine_assets.lib.processing.inputs import load_sample_inputs
-from refine_assets.lib.processing.tximport_step import STEP, run_tximport
 from refine_assets.resources import StorageResource
 
 
@@ -30,6 +27,10 @@ from refine_assets.resources import StorageResource
     ),
 )
 def experiment_tximport(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    from refine_assets.lib.processing.framework import read_ledger, write_ledger
+    from refine_assets.lib.processing.inputs import load_sample_inputs
+    from refine_assets.lib.processing.tximport_step import STEP, run_tximport
+
     experiment = context.partition_key
     store = storage.get_store()
     n_runs = sum(1 for s in load_sample_inputs(store, experiment) if s.pipeline == "SALMON")

@@ -10,10 +10,7 @@ from refine_assets.defs.partitions import (
     organism_length_partitions,
     organism_partitions,
 )
-from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
-from refine_assets.lib.references.annotation import build_annotation_reference
 from refine_assets.lib.references.artifacts import reference_key, write_record
-from refine_assets.lib.references.crosswalks import build_crosswalk_reference
 from refine_assets.lib.storage import file_sha256
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
@@ -43,6 +40,8 @@ def affy_probe_table(
     fetcher: FetcherResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
+    from refine_assets.lib.affy.probes import probe_table_to_parquet, read_probe_table
+
     code = context.partition_key
     source = reference_sources.probe_tables.get(code)
     if not source:
@@ -96,6 +95,8 @@ def gene_crosswalk(
     fetcher: FetcherResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
+    from refine_assets.lib.references.crosswalks import build_crosswalk_reference
+
     organism = context.partition_key
     source = reference_sources.crosswalks.get(organism)
     if not source:
@@ -136,6 +137,8 @@ def platform_annotation(
     fetcher: FetcherResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
+    from refine_assets.lib.references.annotation import build_annotation_reference
+
     code = context.partition_key
     source = reference_sources.annotations.get(code)
     if not source:
