@@ -59,20 +59,15 @@ def test_fast_path_equals_float_of_the_text(newline: str) -> None:
         assert np.array_equal(got, _expected([[t.strip() for t in r] for r in rows]))
 
 
-def test_cel_layout_columns_and_cell_order_shortcut() -> None:
-    """X/Y compared with the cell-order text where it matches, parsed where it does not."""
+def test_cel_layout() -> None:
+    """The INTENSITY layout: right-aligned X/Y and pixel counts, one-decimal means and SDs."""
     cols = 7
     cells = [
         f"{i % cols:3d}\t{i // cols:3d}\t{100.5 + i:.1f}\t{i / 10:.1f}\t {16 + i % 3}" for i in range(35)
     ]
-    text = "\r\n".join(cells).encode()
     want = np.array([[i % cols, i // cols, 100.5 + i, float(f"{i / 10:.1f}"), 16 + i % 3] for i in range(35)])
-    assert np.array_equal(parse_number_table(text, 5, cell_order_cols=cols), want)
-    swapped = cells.copy()
-    swapped[3], swapped[4] = swapped[4], swapped[3]
-    got = parse_number_table("\r\n".join(swapped).encode(), 5, cell_order_cols=cols)
-    assert got[3, 0] == 4 and got[4, 0] == 3 and np.array_equal(got[5:], want[5:])
-    assert parse_number_table(text, 5, cell_order_cols=cols).flags.f_contiguous  # whole columns
+    got = parse_number_table("\r\n".join(cells).encode(), 5)
+    assert np.array_equal(got, want) and got.flags.f_contiguous  # callers take whole columns
 
 
 def test_general_path_and_blank_lines() -> None:

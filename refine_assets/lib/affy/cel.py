@@ -411,12 +411,10 @@ def _key_values(block: bytes) -> dict[str, str]:
     return out
 
 
-def _parse_number_table(
-    block: bytes, ncols: int, what: str, name: str, cell_order_cols: int | None = None
-) -> np.ndarray:
+def _parse_number_table(block: bytes, ncols: int, what: str, name: str) -> np.ndarray:
     """Whitespace-separated numeric rows -> float64 (n, ncols), correctly rounded; errors name the file."""
     try:
-        table = parse_number_table(block, ncols, cell_order_cols=cell_order_cols)
+        table = parse_number_table(block, ncols)
     except TextTableError as exc:
         raise CelFormatError(f"{name}: malformed {what} rows: {exc}") from exc
     if table.size and np.isnan(table).any():
@@ -504,7 +502,7 @@ def _parse_text_v3(data: bytes, name: str, notes: list[str]) -> CelFile:
         raise CelFormatError(
             f"{name}: [INTENSITY] NumberCells={declared} but Cols*Rows = {cols}*{rows} = {ncells}"
         )
-    table = _parse_number_table(rows_block, 5, "[INTENSITY]", name, cell_order_cols=cols)
+    table = _parse_number_table(rows_block, 5, "[INTENSITY]", name)
     xy = _integral_coords(table, rows, cols, "[INTENSITY]", name)
     index = xy[:, 0] + cols * xy[:, 1]
     nrows_data = table.shape[0]

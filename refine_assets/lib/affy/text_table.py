@@ -63,31 +63,14 @@ def _zero_bytes(x: np.ndarray) -> np.ndarray:
     return ~((((x & _LO7) + _LO7) | x) & _HI) & _HI
 
 
-def _ascii_words(values: np.ndarray) -> np.ndarray:
-    """Non-negative integers (< 10**8) as the words :func:`_decimal_words` builds from their text."""
-    w = np.zeros(values.size, dtype=np.uint64)
-    v = values.astype(np.uint64)
-    for k in range(8):
-        w |= (v % _U(10) + _U(0x30)) << _U(8 * (7 - k))
-        v //= _U(10)
-    return w
-
-
-def _decimal_words(
-    w: np.ndarray,
-    length: np.ndarray,
-    spaced: bool,
-    expected: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def _decimal_words(w: np.ndarray, length: np.ndarray, spaced: bool) -> tuple[np.ndarray, np.ndarray]:
     """Values of fields held right-aligned in uint64 words, and which fields the fast path covers.
 
     ``w``: the 8 bytes ending at each field (little-endian: the field's last byte is the top byte);
-    ``length``: field lengths; ``spaced``: whether some field may start with a space. Covered:
+    ``length``: field lengths (>= 0); ``spaced``: whether some field may start with a space. Covered:
     1..8 bytes of optional leading spaces, then digits with at most one ``.``, at least one digit.
-    ``expected``: (integers the fields probably hold, their :func:`_ascii_words`); when every field
-    is exactly that text the integers are returned without parsing.
     """
-    size = np.clip(length, 0, 8)
+    size = np.minimum(length, 8)
     w &= _KEEP[size]
     w |= _PAD[size]
     ok = (length >= 1) & (length <= 8)
@@ -96,8 +79,6 @@ def _decimal_words(
         solid = _KEEP_HI[size] & ~spaces  # bit 7 of the field's non-space bytes
         ok &= (solid != 0) & (spaces < (solid & np.negative(solid)))  # spaces only leading
         w |= spaces >> _U(3)  # ' ' -> '0'
-    if expected is not None and (w == expected[1]).all():
-        return expected[0].astype(np.float64), ok
     dots = _zero_bytes(w ^ _DOTS)
     fraction = None
     if dots.any():
@@ -130,23 +111,20 @@ def _decimal_words(
     return values, ok
 
 
-def _words_ending_at(a: np.ndarray, view: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The 8 bytes ``a[e - 8 : e]`` of every end ``e`` (ascending) as uint64, spaces before ``a``."""
-    if ends[0] >= 8:
-        return view[ends - 8]
-    if view.size:
-        early = ends < 8
-        w = view[np.maximum(ends - 8, 0)]
-    else:
-        early = np.ones(ends.size, dtype=bool)
-        w = np.empty(ends.size, dtype=np.uint64)
+def _words_ending_at(a: np.ndarray, view: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The 8 bytes ``a[s : s + 8]`` of every ``s`` (ascending; ``s < 0``: spaces before ``a``) as uint64."""
+    if starts[0] >= 0:
+        return view[starts]
+    early = starts < 0
+    w = np.empty(starts.size, dtype=np.uint64)
+    w[~early] = view[starts[~early]]
     head = np.full(16, 32, dtype=np.uint8)
     head[8 : 8 + min(8, a.size)] = a[:8]
-    w[early] = np.ndarray((9,), dtype="<u8", buffer=head, strides=(1,))[ends[early]]
+    w[early] = np.ndarray((9,), dtype="<u8", buffer=head, strides=(1,))[starts[early] + 8]
     return w
 
 
-def _fast_table(a: np.ndarray, ncols: int, cell_order_cols: int | None) -> np.ndarray | None:
+def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
     """The table if it is one row per line of exactly ``ncols`` tab-separated fields, else None."""
     seps = np.flatnonzero(a <= 13)  # \t \n \v \f \r and control bytes
     kinds = a[seps]
@@ -168,35 +146,27 @@ def _fast_table(a: np.ndarray, ncols: int, cell_order_cols: int | None) -> np.nd
         return None
     if not (kinds[n_full * per_row :] == 9).all():
         return None
-    last_tabs = seps[n_full * per_row :]
     nrows = n_full + 1
-    out = np.empty((ncols, nrows)).T  # column-major: callers take whole columns
+    # field f of every row spans [starts[f], ends[f]); field-major so that row batches are contiguous
+    ends = np.empty((ncols, nrows), dtype=np.int64)
+    ends[:tabs, :n_full] = grid[:, :tabs].T
+    ends[:tabs, n_full] = seps[n_full * per_row :]
+    ends[tabs, :n_full] = grid[:, tabs] if per_row > tabs else 0
+    ends[tabs, n_full] = a.size
+    starts = np.empty_like(ends)
+    starts[0, 0] = 0
+    starts[0, 1:] = grid[:, -1] + 1
+    starts[1:] = ends[:tabs] + 1
+    spaced = (a[starts.ravel()] == 32).reshape(ncols, nrows).any(axis=1)  # leading spaces per column
+    words_at = ends - 8
     view = np.ndarray((max(a.size - 7, 0),), dtype="<u8", buffer=a, strides=(1,))
-    row_start = np.empty(nrows, dtype=np.int64)
-    row_start[0] = 0
-    row_start[1:] = grid[:, -1] + 1
-    row_end = np.empty(nrows, dtype=np.int64)
-    row_end[:-1] = grid[:, tabs] if per_row > tabs else 0
-    row_end[-1] = a.size
-    if cell_order_cols:
-        words = _ascii_words(np.arange(max(cell_order_cols, -(-nrows // cell_order_cols))))
+    out = np.empty((ncols, nrows)).T  # column-major: callers take whole columns
     for r0 in range(0, nrows, _BATCH_ROWS):
         r1 = min(r0 + _BATCH_ROWS, nrows)
-        inner = r1 if r1 < nrows else nrows - 1  # rows of the grid in this batch
-        tab_at = np.empty((r1 - r0, tabs), dtype=np.int64)
-        tab_at[: inner - r0] = grid[r0:inner, :tabs]
-        if inner < r1:
-            tab_at[-1] = last_tabs
         for f in range(ncols):
-            start = row_start[r0:r1] if f == 0 else tab_at[:, f - 1] + 1
-            end = row_end[r0:r1] if f == tabs else tab_at[:, f]
-            spaced = bool((a[start] == 32).any())
-            expected = None
-            if cell_order_cols and f < 2:  # X = row % cols, Y = row // cols in cell-index order
-                rows = np.arange(r0, r1)
-                ints = rows % cell_order_cols if f == 0 else rows // cell_order_cols
-                expected = (ints, words[ints])
-            values, ok = _decimal_words(_words_ending_at(a, view, end), end - start, spaced, expected)
+            start, end = starts[f, r0:r1], ends[f, r0:r1]
+            words = _words_ending_at(a, view, words_at[f, r0:r1])
+            values, ok = _decimal_words(words, end - start, bool(spaced[f]))
             if not ok.all():
                 for i in np.flatnonzero(~ok):
                     values[i] = _float_field(a[start[i] : end[i]].tobytes(), r0 + int(i))
@@ -228,15 +198,12 @@ def _general_table(block: bytes, ncols: int) -> np.ndarray:
     return out
 
 
-def parse_number_table(block: bytes, ncols: int, *, cell_order_cols: int | None = None) -> np.ndarray:
+def parse_number_table(block: bytes, ncols: int) -> np.ndarray:
     """Rows of ``ncols`` whitespace-separated decimal numbers -> float64 ``(rows, ncols)``.
 
     Values are correctly rounded (equal to ``float(text)``). Leading and trailing blank lines are
     ignored; an empty block gives ``(0, ncols)``. Raises :class:`TextTableError` for a first row that
     does not have ``ncols`` values, a longer row, or a non-numeric value; shorter rows give NaN.
-    ``cell_order_cols``: the table is probably a CEL ``[INTENSITY]`` block in cell-index order on a
-    grid of this many columns (X = row % cols, Y = row // cols): the first two columns are then
-    compared with that text instead of being parsed (and parsed where they differ).
     """
     n = len(block)
     lo, hi = 0, n
@@ -247,5 +214,5 @@ def parse_number_table(block: bytes, ncols: int, *, cell_order_cols: int | None 
     if lo == hi:
         return np.zeros((0, ncols))
     a = np.frombuffer(block, dtype=np.uint8, count=hi - lo, offset=lo)
-    table = _fast_table(a, ncols, cell_order_cols) if ncols >= 2 else None
+    table = _fast_table(a, ncols) if ncols >= 2 else None
     return table if table is not None else _general_table(bytes(block[lo:hi]), ncols)
