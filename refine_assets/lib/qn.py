@@ -232,10 +232,13 @@ def _untied_complete_values(target: np.ndarray, n_rows: int) -> np.ndarray:
     )
 
 
-def _normalize_block(block: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
+def _normalize_block(
+    block: np.ndarray, target: np.ndarray, base: np.ndarray, dest: np.ndarray | None = None
+) -> np.ndarray:
     """Normalize a ``(columns, rows)`` float64 block (one sample per row); returns the same layout.
 
-    ``base`` = :func:`_untied_complete_values` for this target and row count.
+    ``base`` = :func:`_untied_complete_values` for this target and row count; ``dest``: a
+    C-contiguous ``(columns, rows)`` array to write into (e.g. a view of the final output).
     """
     c, g = block.shape
     t_len = target.size
@@ -288,8 +291,8 @@ def _normalize_block(block: np.ndarray, target: np.ndarray, base: np.ndarray) ->
             v = _interpolate(_case_b_positions(ranks, n_part, t_len), target, t_len)
             v[np.arange(g)[None, :] >= n_part] = np.nan  # missing stays missing (sorted last)
             vals[rows[partial]] = v
-    out = np.empty((c, g), dtype=np.float64)
-    out.ravel()[order] = vals
+    out = dest if dest is not None else np.empty((c, g), dtype=np.float64)
+    out.reshape(-1)[order] = vals  # reshape, not ravel: a view of ``dest``, never a copy
     return out
 
 
@@ -339,7 +342,11 @@ def quantile_normalize_to_target(
     def run(j0: int) -> None:
         j1 = min(j0 + step, n_cols)
         block = np.ascontiguousarray(arr[:, j0:j1].T, dtype=np.float64)
-        out[:, j0:j1] = _normalize_block(block, tgt, base).T
+        view = out[:, j0:j1].T  # column-major output: the batch's columns, written in place
+        if view.flags.c_contiguous and view.dtype == np.float64:
+            _normalize_block(block, tgt, base, dest=view)
+        else:
+            out[:, j0:j1] = _normalize_block(block, tgt, base).T
 
     n_workers = min(workers or 1, len(starts))
     if n_workers <= 1:
