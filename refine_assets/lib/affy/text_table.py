@@ -42,25 +42,40 @@ _LO7 = _U(0x7F7F7F7F7F7F7F7F)
 _ZEROS = _U(0x3030303030303030)
 _SPACES = _U(0x2020202020202020)
 _DOTS = _U(0x2E2E2E2E2E2E2E2E)
-_ABOVE_NINE = _U(0x4646464646464646)  # 0x7F - 0x39 per byte: sets bit 7 of bytes > '9'
+_ABOVE_NINE_V = _U(0x7676767676767676)  # 0x80 - 10 per byte: sets bit 7 of digit values > 9
 _M1 = _U(0x000000FF000000FF)
 _MUL1 = _U(0x000F424000000064)  # 100 + (1000000 << 32)
 _MUL2 = _U(0x0000271000000001)  # 1 + (10000 << 32)
 #: KEEP[L]: the top L bytes of a word (the field, right-aligned), L = 0..8.
 _KEEP = np.array([0] + [(2**64 - 1) ^ (2 ** (8 * (8 - n)) - 1) for n in range(1, 9)], dtype=np.uint64)
 _PAD = _ZEROS & ~_KEEP  # '0' in the bytes before the field
-_DOT_BEFORE_LAST = _U(0x80 << 48)  # the dot mask of "ddddd.d"
 _TOP_BYTE = _U(0xFF << 56)
 _LOW_SIX = _U(2**48 - 1)
 _KEEP_HI = _KEEP & _HI
 _POW10 = 10.0 ** np.arange(9)
-#: Rows per batch of the fast path (its work arrays then stay in the CPU caches).
-_BATCH_ROWS = 16384
+#: Bytes of text per chunk of the fast path (~20,000 CEL rows: its work arrays stay in the caches).
+_CHUNK_BYTES = 1 << 19
 
 
 def _zero_bytes(x: np.ndarray) -> np.ndarray:
     """Bit 7 set in every byte of ``x`` that is zero (exact: no carry between bytes)."""
     return ~((((x & _LO7) + _LO7) | x) & _HI) & _HI
+
+
+def _digits(v: np.ndarray) -> np.ndarray:
+    """For ``v = w - '00000000'``: True where every byte of ``w`` was a digit.
+
+    A byte below ``'0'`` borrows (its ``v`` byte is >= 0xD0) and a byte above ``'9'`` leaves more
+    than 9; ``(b & 0x7F) + 0x76`` sets bit 7 of every byte above 9 without carrying into the next.
+    """
+    return ((((v & _LO7) + _ABOVE_NINE_V) | v) & _HI) == 0
+
+
+def _eight_digits(v: np.ndarray) -> np.ndarray:
+    """The number written by 8 digit values (one per byte, most significant first), as float64."""
+    v = v * _U(10) + (v >> _U(8))
+    v = (((v & _M1) * _MUL1) + (((v >> _U(16)) & _M1) * _MUL2)) >> _U(32)
+    return v.astype(np.float64)
 
 
 def _decimal_words(w: np.ndarray, length: np.ndarray, spaced: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -69,46 +84,40 @@ def _decimal_words(w: np.ndarray, length: np.ndarray, spaced: bool) -> tuple[np.
     ``w``: the 8 bytes ending at each field (little-endian: the field's last byte is the top byte);
     ``length``: field lengths (>= 0); ``spaced``: whether some field may start with a space. Covered:
     1..8 bytes of optional leading spaces, then digits with at most one ``.``, at least one digit.
+    Integers and one-decimal numbers (the CEL columns) take the shortest routes.
     """
     size = np.minimum(length, 8)
     w &= _KEEP[size]
     w |= _PAD[size]
     ok = (length >= 1) & (length <= 8)
+    solid = None
     if spaced:
         spaces = _zero_bytes(w ^ _SPACES)
         solid = _KEEP_HI[size] & ~spaces  # bit 7 of the field's non-space bytes
         ok &= (solid != 0) & (spaces < (solid & np.negative(solid)))  # spaces only leading
         w |= spaces >> _U(3)  # ' ' -> '0'
-    dots = _zero_bytes(w ^ _DOTS)
-    fraction = None
-    if dots.any():
-        if (dots == _DOT_BEFORE_LAST).all():  # one decimal everywhere (CEL means and SDs)
-            w = (w & _TOP_BYTE) | ((w & _LOW_SIX) << _U(8)) | _U(0x30)
-            fraction = 1
-        else:
-            ndots = np.bitwise_count(dots)
-            ok &= ndots <= 1
-            one = np.flatnonzero(ndots == 1)
-            at = np.bitwise_count(dots[one] - _U(1)).astype(np.uint64) & ~_U(7)  # dot's byte * 8
-            word = w[one]
-            below = word & ((_U(1) << at) - _U(1))  # characters before the dot: move up one byte
-            w[one] = (word & ~((_U(1) << (at + _U(8))) - _U(1))) | (below << _U(8)) | _U(0x30)
-            fraction = np.zeros(w.size, dtype=np.intp)
-            fraction[one] = 7 - (at >> _U(3)).astype(np.intp)
-            ok[one] &= (np.bitwise_count(solid[one]) if spaced else length[one]) >= 2  # not just "."
-    # every byte a digit: bit 7 of (b | 0x80) - '0' is set iff b >= '0' (no borrow between bytes),
-    # bit 7 of (b & 0x7F) + 0x46 is set iff b > '9'; bytes >= 0x80 are not digits either
-    bad = ~((w | _HI) - _ZEROS)
-    bad |= (w & _LO7) + _ABOVE_NINE
-    bad |= w
-    ok &= (bad & _HI) == 0
     v = w - _ZEROS
-    v = v * _U(10) + (v >> _U(8))
-    v = (((v & _M1) * _MUL1) + (((v >> _U(16)) & _M1) * _MUL2)) >> _U(32)
-    values = v.astype(np.float64)
-    if fraction is not None:
-        values /= _POW10[fraction]
-    return values, ok
+    digits = _digits(v)
+    if digits.all():  # integers
+        return _eight_digits(v), ok
+    if (((w >> _U(48)) & _U(0xFF)) == _U(0x2E)).all():  # "ddddd.d" everywhere (CEL means and SDs)
+        v = ((w & _TOP_BYTE) | ((w & _LOW_SIX) << _U(8)) | _U(0x30)) - _ZEROS
+        ok &= _digits(v)
+        return _eight_digits(v) / 10.0, ok
+    dots = _zero_bytes(w ^ _DOTS)
+    ndots = np.bitwise_count(dots)
+    ok &= ndots <= 1
+    one = np.flatnonzero(ndots == 1)
+    at = np.bitwise_count(dots[one] - _U(1)).astype(np.uint64) & ~_U(7)  # dot's byte * 8
+    word = w[one]
+    below = word & ((_U(1) << at) - _U(1))  # characters before the dot: move up one byte
+    w[one] = (word & ~((_U(1) << (at + _U(8))) - _U(1))) | (below << _U(8)) | _U(0x30)
+    fraction = np.zeros(w.size, dtype=np.intp)
+    fraction[one] = 7 - (at >> _U(3)).astype(np.intp)
+    ok[one] &= (np.bitwise_count(solid[one]) if solid is not None else length[one]) >= 2  # not just "."
+    v = w - _ZEROS
+    ok &= _digits(v)
+    return _eight_digits(v) / _POW10[fraction], ok
 
 
 def _words_ending_at(a: np.ndarray, view: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -124,12 +133,15 @@ def _words_ending_at(a: np.ndarray, view: np.ndarray, starts: np.ndarray) -> np.
     return w
 
 
-def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
-    """The table if it is one row per line of exactly ``ncols`` tab-separated fields, else None."""
-    seps = np.flatnonzero(a <= 13)  # \t \n \v \f \r and control bytes
-    kinds = a[seps]
+def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: np.ndarray,
+                row0: int) -> np.ndarray | None:  # fmt: skip
+    """Rows of ``a[c0:c1]`` (whole lines; the last chunk may end without a line break) or None when
+    the layout is not exactly ``ncols`` tab-separated fields per line with one line-ending style."""
+    sub = a[c0:c1]
+    seps = np.flatnonzero(sub <= 13)  # \t \n \v \f \r and control bytes
+    kinds = sub[seps]
     tabs = ncols - 1
-    if seps.size == tabs:  # a single row
+    if seps.size == tabs and last:  # one row without a line break
         per_row, ending = tabs, np.empty(0, dtype=np.uint8)
     elif seps.size > tabs and kinds[tabs] == 13:
         per_row, ending = tabs + 2, np.array([13, 10], dtype=np.uint8)
@@ -137,40 +149,67 @@ def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
         per_row, ending = tabs + 1, np.array([10], dtype=np.uint8)
     else:
         return None
-    n_full = (seps.size - tabs) // per_row if per_row > tabs else 0
-    if n_full * per_row + tabs != seps.size:
+    tail = tabs if last else 0  # the last row of the table has no line break
+    n_full = (seps.size - tail) // per_row if per_row > tabs else 0
+    if n_full * per_row + tail != seps.size:
         return None
-    grid = seps[: n_full * per_row].reshape(n_full, per_row)
     pattern = np.concatenate([np.full(tabs, 9, dtype=np.uint8), ending])
     if not (kinds[: n_full * per_row].reshape(n_full, per_row) == pattern).all():
         return None
     if not (kinds[n_full * per_row :] == 9).all():
         return None
-    nrows = n_full + 1
-    # field f of every row spans [starts[f], ends[f]); field-major so that row batches are contiguous
+    grid = seps[: n_full * per_row].reshape(n_full, per_row) + c0
+    nrows = n_full + (1 if last else 0)
+    # field f of every row spans [starts[f], ends[f]) in ``a``
     ends = np.empty((ncols, nrows), dtype=np.int64)
     ends[:tabs, :n_full] = grid[:, :tabs].T
-    ends[:tabs, n_full] = seps[n_full * per_row :]
     ends[tabs, :n_full] = grid[:, tabs] if per_row > tabs else 0
-    ends[tabs, n_full] = a.size
+    if last:
+        ends[:tabs, n_full] = seps[n_full * per_row :] + c0
+        ends[tabs, n_full] = c1
     starts = np.empty_like(ends)
-    starts[0, 0] = 0
-    starts[0, 1:] = grid[:, -1] + 1
+    starts[0, 0] = c0
+    starts[0, 1:] = grid[: nrows - 1, -1] + 1
     starts[1:] = ends[:tabs] + 1
-    spaced = (a[starts.ravel()] == 32).reshape(ncols, nrows).any(axis=1)  # leading spaces per column
-    words_at = ends - 8
+    out = np.empty((nrows, ncols))
+    for f in range(ncols):
+        start, end = starts[f], ends[f]
+        spaced = bool((a[start] == 32).any())
+        values, ok = _decimal_words(_words_ending_at(a, view, end - 8), end - start, spaced)
+        if not ok.all():
+            for i in np.flatnonzero(~ok):
+                values[i] = _float_field(a[start[i] : end[i]].tobytes(), row0 + int(i))
+        out[:, f] = values
+    return out
+
+
+def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
+    """The table if it is one row per line of exactly ``ncols`` tab-separated fields, else None.
+
+    Parsed in chunks of whole lines (about ``_CHUNK_BYTES`` each) so that every work array is small,
+    stays in the CPU caches and is reused by the allocator instead of being mapped afresh.
+    """
     view = np.ndarray((max(a.size - 7, 0),), dtype="<u8", buffer=a, strides=(1,))
-    out = np.empty((ncols, nrows)).T  # column-major: callers take whole columns
-    for r0 in range(0, nrows, _BATCH_ROWS):
-        r1 = min(r0 + _BATCH_ROWS, nrows)
-        for f in range(ncols):
-            start, end = starts[f, r0:r1], ends[f, r0:r1]
-            words = _words_ending_at(a, view, words_at[f, r0:r1])
-            values, ok = _decimal_words(words, end - start, bool(spaced[f]))
-            if not ok.all():
-                for i in np.flatnonzero(~ok):
-                    values[i] = _float_field(a[start[i] : end[i]].tobytes(), r0 + int(i))
-            out[r0:r1, f] = values
+    parts = []
+    c0 = rows = 0
+    while c0 < a.size:
+        c1 = c0 + _CHUNK_BYTES
+        if c1 >= a.size:
+            c1 = a.size
+        else:
+            found = np.flatnonzero(a[c1 : c1 + 65536] == 10)
+            c1 = a.size if found.size == 0 else c1 + int(found[0]) + 1
+        part = _fast_chunk(a, c0, c1, ncols, c1 == a.size, view, rows)
+        if part is None:
+            return None
+        parts.append(part)
+        rows += part.shape[0]
+        c0 = c1
+    out = np.empty((ncols, rows)).T  # column-major: callers take whole columns
+    r0 = 0
+    for part in parts:
+        out[r0 : r0 + part.shape[0]] = part
+        r0 += part.shape[0]
     return out
 
 

@@ -301,14 +301,11 @@ def _gene_map(
     if tx.len() == 0:
         raise TximportError(f"tx2gene ({source}) is empty")
     n_dup = tx.len() - tx.n_unique()
-    unique = pl.LazyFrame({"tx": tx, "gene": gene}).unique(subset="tx", keep="first", maintain_order=True)
-    joined = (
-        pl.LazyFrame({"tx": quantified})
-        .join(unique, on="tx", how="left", maintain_order="left")  # R: !duplicated(tx), match()
-        .select(pl.col("gene"), pl.col("gene").rank("dense").alias("code"))  # code-point order
-        .collect()
-    )
-    gene_of = joined.get_column("gene")
+    if n_dup:  # R: tx2gene[!duplicated(tx), ]
+        first = pl.DataFrame({"tx": tx, "gene": gene}).unique(subset="tx", keep="first", maintain_order=True)
+        tx, gene = first.get_column("tx"), first.get_column("gene")
+    gene_of = quantified.replace_strict(tx, gene, default=None, return_dtype=pl.String)  # R: match()
+    code = gene_of.rank("dense")  # genes in code-point order
     mapped = gene_of.is_not_null().to_numpy()
     kept = np.flatnonzero(mapped)
     n_tx = int(transcripts.shape[0])
@@ -325,7 +322,7 @@ def _gene_map(
             f"tx2gene ({source}), more than the allowed {max_missing_fraction:.0%} (e.g. "
             f"{list(missing_examples[:3])}): tx2gene and salmon index come from different annotations"
         )
-    codes = joined.get_column("code").to_numpy()[kept].astype(np.intp) - 1
+    codes = code.to_numpy()[kept].astype(np.intp) - 1
     genes = np.empty(int(codes.max()) + 1, dtype=object)
     genes[codes] = gene_of.filter(pl.Series(mapped)).to_numpy()
     return _GeneMap(
