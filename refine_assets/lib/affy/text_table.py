@@ -135,8 +135,9 @@ def _words_ending_at(a: np.ndarray, view: np.ndarray, starts: np.ndarray) -> np.
 
 def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: np.ndarray,
                 row0: int) -> np.ndarray | None:  # fmt: skip
-    """Rows of ``a[c0:c1]`` (whole lines; the last chunk may end without a line break) or None when
-    the layout is not exactly ``ncols`` tab-separated fields per line with one line-ending style."""
+    """Fields of the rows in ``a[c0:c1]`` as ``(ncols, rows)`` (whole lines; the last chunk may end
+    without a line break), or None when the layout is not exactly ``ncols`` tab-separated fields per
+    line with one line-ending style."""
     sub = a[c0:c1]
     seps = np.flatnonzero(sub <= 13)  # \t \n \v \f \r and control bytes
     kinds = sub[seps]
@@ -171,7 +172,7 @@ def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: n
     starts[0, 0] = c0
     starts[0, 1:] = grid[: nrows - 1, -1] + 1
     starts[1:] = ends[:tabs] + 1
-    out = np.empty((nrows, ncols))
+    out = np.empty((ncols, nrows))  # field-major: whole columns are contiguous
     for f in range(ncols):
         start, end = starts[f], ends[f]
         spaced = bool((a[start] == 32).any())
@@ -179,7 +180,7 @@ def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: n
         if not ok.all():
             for i in np.flatnonzero(~ok):
                 values[i] = _float_field(a[start[i] : end[i]].tobytes(), row0 + int(i))
-        out[:, f] = values
+        out[f] = values
     return out
 
 
@@ -203,14 +204,14 @@ def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
         if part is None:
             return None
         parts.append(part)
-        rows += part.shape[0]
+        rows += part.shape[1]
         c0 = c1
-    out = np.empty((ncols, rows)).T  # column-major: callers take whole columns
+    out = np.empty((ncols, rows))
     r0 = 0
     for part in parts:
-        out[r0 : r0 + part.shape[0]] = part
-        r0 += part.shape[0]
-    return out
+        out[:, r0 : r0 + part.shape[1]] = part
+        r0 += part.shape[1]
+    return out.T  # column-major (rows, ncols): callers take whole columns
 
 
 def _float_field(token: bytes, row: int) -> float:
