@@ -254,43 +254,39 @@ def _normalize_block(
     sorted_vals = block.ravel()[order]
     eq = sorted_vals[:, 1:] == sorted_vals[:, :-1]  # NaN never equals anything
     del sorted_vals
-    simple = (n == g) & ~eq.any(axis=1)  # integer ranks 1..g, no missing: values are ``base``
-    if simple.all():
+    tied = eq.any(axis=1)
+    if (n == g).all() and not tied.any():  # integer ranks 1..g, no missing: values are ``base``
         vals = np.broadcast_to(base, (c, g))
     else:
+        # Untied positions hold integer ranks 1..n, so their values depend on n only: one vector per
+        # distinct count of present values (``base`` for complete columns: case A or B; case B for
+        # columns with missing values), missing cells (sorted last) NaN; then the tied positions.
         vals = np.empty((c, g), dtype=np.float64)
-        vals[simple] = base
-        rows = np.flatnonzero(~simple)
-        nr = n[rows]
-        t_row, t_pos, t_rank = _tie_runs(eq[rows])  # t_row indexes ``rows``
-        complete = nr == g
-        if complete.any():
-            # Untied positions have integer ranks exactly as in ``base``; overwrite the tied ones.
-            vals[rows[complete]] = base
-            sel = complete[t_row]
-            if sel.any():
-                r = t_rank[sel]
-                if t_len == g:  # case A
-                    fl = np.floor(r).astype(np.int64)
-                    lower = target[fl - 1]
-                    upper = target[np.minimum(fl, t_len - 1)]
-                    value = np.where((r - fl) > 0.4, 0.5 * (lower + upper), lower)
-                else:  # case B with n == nrow
-                    value = _interpolate(_case_b_positions(r, np.array(g), t_len), target, t_len)
-                vals[rows[t_row[sel]], t_pos[sel]] = value
-        partial = np.flatnonzero(~complete)  # columns with missing values: case B
-        if partial.size:
-            ranks = np.empty((partial.size, g), dtype=np.float64)
-            ranks[:] = np.arange(1, g + 1, dtype=np.float64)
-            sel = ~complete[t_row]
-            if sel.any():
-                where_in_partial = np.full(rows.size, -1, dtype=np.int64)
-                where_in_partial[partial] = np.arange(partial.size)
-                ranks[where_in_partial[t_row[sel]], t_pos[sel]] = t_rank[sel]
-            n_part = nr[partial][:, None]
-            v = _interpolate(_case_b_positions(ranks, n_part, t_len), target, t_len)
-            v[np.arange(g)[None, :] >= n_part] = np.nan  # missing stays missing (sorted last)
-            vals[rows[partial]] = v
+        for u in np.unique(n):
+            rows = np.flatnonzero(n == u)
+            if u == g:
+                vals[rows] = base
+            else:
+                ranks = np.arange(1, u + 1, dtype=np.float64)
+                vals[rows, :u] = _interpolate(_case_b_positions(ranks, np.array(u), t_len), target, t_len)
+                vals[rows, u:] = np.nan  # missing stays missing
+        if tied.any():
+            tied_rows = np.flatnonzero(tied)
+            t_row, t_pos, r = _tie_runs(eq[tied_rows])
+            rows = tied_rows[t_row]
+            nr = n[rows]
+            value = np.empty(r.size, dtype=np.float64)
+            case_a = nr == g if t_len == g else np.zeros(r.size, dtype=bool)
+            if case_a.any():  # complete column, target of the row count: middle target value(s)
+                ra = r[case_a]
+                fl = np.floor(ra).astype(np.int64)
+                lower = target[fl - 1]
+                upper = target[np.minimum(fl, t_len - 1)]
+                value[case_a] = np.where((ra - fl) > 0.4, 0.5 * (lower + upper), lower)
+            if not case_a.all():  # case B: interpolated at the average rank
+                b = ~case_a
+                value[b] = _interpolate(_case_b_positions(r[b], nr[b], t_len), target, t_len)
+            vals[rows, t_pos] = value
     out = dest if dest is not None else np.empty((c, g), dtype=np.float64)
     out.reshape(-1)[order] = vals  # reshape, not ravel: a view of ``dest``, never a copy
     return out
