@@ -22,12 +22,10 @@ def is_gzip(data: bytes | memoryview) -> bool:
     return bytes(data[:2]) == GZIP_MAGIC
 
 
-def gunzip(data: bytes, *, copy: bool = True) -> bytes | bytearray:
+def gunzip(data: bytes) -> bytes:
     """The decompressed bytes of a gzip stream (all members); errors as :func:`gzip.decompress`.
 
-    ``copy=False`` may return libdeflate's ``bytearray`` as is (readers that only slice, search and
-    ``frombuffer`` it save a copy of the whole file); the default returns ``bytes``. Raises ``OSError``
-    (``gzip.BadGzipFile``), ``EOFError`` or ``zlib.error`` for damaged input.
+    Raises ``OSError`` (``gzip.BadGzipFile``), ``EOFError`` or ``zlib.error`` for damaged input.
     """
     if len(data) >= 18:
         try:
@@ -41,7 +39,9 @@ def gunzip(data: bytes, *, copy: bool = True) -> bytes | bytearray:
             and int.from_bytes(data[-4:], "little") == len(out) & 0xFFFFFFFF
             and int.from_bytes(data[-8:-4], "little") == deflate.crc32(out)
         ):
-            return bytes(out) if copy else out  # libdeflate gives a bytearray; polars wants bytes
+            # libdeflate gives a bytearray: polars wants bytes, and (measured) numpy scans of the
+            # copy run about twice as fast as over libdeflate's own buffer
+            return bytes(out)
     return gzip.decompress(data)
 
 

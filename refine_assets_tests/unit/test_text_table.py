@@ -67,7 +67,7 @@ def test_cel_layout() -> None:
     ]
     want = np.array([[i % cols, i // cols, 100.5 + i, float(f"{i / 10:.1f}"), 16 + i % 3] for i in range(35)])
     got = parse_number_table("\r\n".join(cells).encode(), 5)
-    assert np.array_equal(got, want) and got.flags.f_contiguous  # callers take whole columns
+    assert np.array_equal(got, want) and got[:, 2].flags.c_contiguous  # callers take whole columns
 
 
 def test_general_path_and_blank_lines() -> None:
@@ -100,7 +100,6 @@ def test_gunzip_matches_the_gzip_module() -> None:
     payload = bytes(np.random.default_rng(1).integers(0, 40, 200_000, dtype=np.uint8))
     one = gzip.compress(payload)
     assert gunzip(one) == payload and isinstance(gunzip(one), bytes)
-    assert bytes(gunzip(one, copy=False)) == payload
     assert gunzip(one + gzip.compress(b"tail")) == payload + b"tail"  # several members
     assert gunzip(gzip.compress(b"")) == b""
     assert maybe_gunzip(b"plain text") == b"plain text" and maybe_gunzip(one) == payload

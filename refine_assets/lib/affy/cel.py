@@ -235,7 +235,7 @@ def _maybe_gunzip(raw: bytes, name: str) -> bytes:
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
-        return gunzip(raw, copy=False)
+        return gunzip(raw)
     except (OSError, EOFError, zlib.error) as exc:
         raise CelFormatError(f"{name}: truncated or corrupt gzip stream ({exc})") from exc
 

@@ -134,10 +134,10 @@ def _words_ending_at(a: np.ndarray, view: np.ndarray, starts: np.ndarray) -> np.
 
 
 def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: np.ndarray,
-                row0: int) -> np.ndarray | None:  # fmt: skip
-    """Fields of the rows in ``a[c0:c1]`` as ``(ncols, rows)`` (whole lines; the last chunk may end
-    without a line break), or None when the layout is not exactly ``ncols`` tab-separated fields per
-    line with one line-ending style."""
+                out: np.ndarray, row0: int) -> int | None:  # fmt: skip
+    """Parse the rows in ``a[c0:c1]`` (whole lines; the last chunk may end without a line break) into
+    ``out[:, row0:]`` (field-major) and return their number, or None when the layout is not exactly
+    ``ncols`` tab-separated fields per line with one line-ending style."""
     sub = a[c0:c1]
     seps = np.flatnonzero(sub <= 13)  # \t \n \v \f \r and control bytes
     kinds = sub[seps]
@@ -172,7 +172,6 @@ def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: n
     starts[0, 0] = c0
     starts[0, 1:] = grid[: nrows - 1, -1] + 1
     starts[1:] = ends[:tabs] + 1
-    out = np.empty((ncols, nrows))  # field-major: whole columns are contiguous
     for f in range(ncols):
         start, end = starts[f], ends[f]
         spaced = bool((a[start] == 32).any())
@@ -180,8 +179,8 @@ def _fast_chunk(a: np.ndarray, c0: int, c1: int, ncols: int, last: bool, view: n
         if not ok.all():
             for i in np.flatnonzero(~ok):
                 values[i] = _float_field(a[start[i] : end[i]].tobytes(), row0 + int(i))
-        out[f] = values
-    return out
+        out[f, row0 : row0 + nrows] = values
+    return nrows
 
 
 def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
@@ -191,7 +190,9 @@ def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
     stays in the CPU caches and is reused by the allocator instead of being mapped afresh.
     """
     view = np.ndarray((max(a.size - 7, 0),), dtype="<u8", buffer=a, strides=(1,))
-    parts = []
+    # Every row takes at least 2 * ncols bytes: allocate for the most rows there can be (untouched
+    # pages cost no memory) and parse each chunk straight into place.
+    out = np.empty((ncols, a.size // (2 * ncols) + 1))
     c0 = rows = 0
     while c0 < a.size:
         c1 = c0 + _CHUNK_BYTES
@@ -200,18 +201,12 @@ def _fast_table(a: np.ndarray, ncols: int) -> np.ndarray | None:
         else:
             found = np.flatnonzero(a[c1 : c1 + 65536] == 10)
             c1 = a.size if found.size == 0 else c1 + int(found[0]) + 1
-        part = _fast_chunk(a, c0, c1, ncols, c1 == a.size, view, rows)
-        if part is None:
+        parsed = _fast_chunk(a, c0, c1, ncols, c1 == a.size, view, out, rows)
+        if parsed is None:
             return None
-        parts.append(part)
-        rows += part.shape[1]
+        rows += parsed
         c0 = c1
-    out = np.empty((ncols, rows))
-    r0 = 0
-    for part in parts:
-        out[:, r0 : r0 + part.shape[1]] = part
-        r0 += part.shape[1]
-    return out.T  # column-major (rows, ncols): callers take whole columns
+    return out[:, :rows].T  # (rows, ncols); every column is contiguous: callers take whole columns
 
 
 def _float_field(token: bytes, row: int) -> float:
