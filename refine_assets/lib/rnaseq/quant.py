@@ -327,26 +327,29 @@ def read_salmon_meta(quant_file: str | os.PathLike[str]) -> dict[str, Any] | Non
 
 
 def _ordered_map(func: Callable[[_T], _R], items: Sequence[_T], threads: int, window: int) -> Iterator[_R]:
-    """``map(func, items)`` in order, ``threads`` at a time, at most ``window`` results held ahead."""
+    """``map(func, items)`` in order, ``threads`` at a time, at most ``window`` results held ahead.
+
+    The first ``window`` items are submitted at once, when this is called (not when the first result
+    is asked for): the caller's work before it iterates overlaps with the reading.
+    """
     if threads <= 1 or len(items) <= 1:
-        yield from map(func, items)
-        return
+        return map(func, items)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quant-read")
-    pending: deque[Future[_R]] = deque()
-    try:
-        it = iter(items)
-        for item in it:
-            pending.append(executor.submit(func, item))
-            if len(pending) >= window:
-                break
-        while pending:
-            result = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(executor.submit(func, nxt))
-            yield result
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    pending: deque[Future[_R]] = deque(executor.submit(func, item) for item in items[:window])
+
+    def results() -> Iterator[_R]:
+        try:
+            for nxt in range(window, len(items) + window):
+                result = pending.popleft().result()
+                if nxt < len(items):
+                    pending.append(executor.submit(func, items[nxt]))
+                yield result
+                if not pending:
+                    return
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    return results()
 
 
 def _default_threads() -> int:
@@ -456,13 +459,15 @@ def iter_quant_samples(
 
     first_name, first_file = resolved[0]
     ref = parse_quant_sf(_read_bytes(first_file), first_file, first_name)
-    yield ref
 
     def load(item: tuple[str, Path]) -> QuantSample:
         n, f = item
         return parse_quant_sf(_read_bytes(f), f, n, reference=ref)
 
-    for sample in _ordered_map(load, resolved[1:], threads or _default_threads(), max(1, window)):
+    # the next files are being read while the caller works on the first (e.g. builds its gene map)
+    rest = _ordered_map(load, resolved[1:], threads or _default_threads(), max(1, window))
+    yield ref
+    for sample in rest:
         yield align_to_reference(ref, sample)
 
 
