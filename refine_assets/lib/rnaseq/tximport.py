@@ -172,14 +172,15 @@ def _read_tx2gene_table(
             f"order), found {df.width}"
         )
     df.columns = ["c1", "c2"]
-    empty = [(pl.col(c).is_null() | (pl.col(c) == "")).alias(f"e{c}") for c in ("c1", "c2")]
-    df = df.select(pl.all().str.strip_chars()).with_columns(empty)
-    flags = df.select("ec1", "ec2").to_numpy()
+    stripped = [pl.col(c).str.strip_chars() for c in ("c1", "c2")]
+    empty = [(s.is_null() | (s == "")).alias(f"e{c}") for s, c in zip(stripped, ("c1", "c2"), strict=True)]
+    df = df.select(*stripped, *empty)
+    flags = np.column_stack([df.get_column("ec1").to_numpy(), df.get_column("ec2").to_numpy()])
     blank, partial = flags.all(axis=1), flags.any(axis=1) & ~flags.all(axis=1)
     if partial.any():
         line = int(np.flatnonzero(partial)[0]) + 1
         raise Tx2GeneError(f"{path}: line {line}: one of the two columns is empty")
-    df = df.select("c1", "c2")
+    df = df.drop("ec1", "ec2")
     if blank.any():
         df = df.filter(~pl.Series(blank))
     if df.height == 0:
@@ -407,9 +408,10 @@ class _Accumulator:
 
     def add(self, j: int, tpm: np.ndarray, num_reads: np.ndarray, effective_length: np.ndarray) -> None:
         k, gi, n_genes = self.gmap.kept, self.gmap.gene_index, self.gmap.genes.shape[0]
-        t, e = tpm[k], effective_length[k]
+        every = k.size == tpm.size  # every transcript has a gene: no gather needed
+        t, e = (tpm, effective_length) if every else (tpm[k], effective_length[k])
         self.abundance[:, j] = np.bincount(gi, weights=t, minlength=n_genes)
-        self.counts[:, j] = np.bincount(gi, weights=num_reads[k], minlength=n_genes)
+        self.counts[:, j] = np.bincount(gi, weights=num_reads if every else num_reads[k], minlength=n_genes)
         self.weighted[:, j] = np.bincount(gi, weights=t * e, minlength=n_genes)
         self.efflen_sum += e
         self.filled += 1
@@ -452,8 +454,9 @@ class _Accumulator:
             counts = new
         self.counts = self.abundance = np.empty((0, 0))
 
+        index = pd.Index(gmap.genes, name="Gene", dtype=object)  # object: no string inference pass
+
         def frame(values: np.ndarray) -> pd.DataFrame:
-            index = pd.Index(gmap.genes, name="Gene")
             return pd.DataFrame(values, index=index, columns=list(self.samples), copy=False)
 
         return TximportResult(
