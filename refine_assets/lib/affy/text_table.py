@@ -5,15 +5,17 @@
 array, with numpy only (no pandas, no pyarrow: nothing heavy is imported on the read path).
 
 Fast path, for the layout every CEL writer uses (one row per line, fields separated by single tabs,
-optional leading spaces in a field, LF or CRLF line ends): the separators are located in one scan,
-the row structure is checked (every line has exactly ``ncols - 1`` tabs), and every field of up to 8
+optional leading spaces in a field, LF or CRLF line ends), in chunks of whole lines (~512 KB, so that
+the work arrays stay in the CPU caches): the separators of a chunk are located in one scan, the row
+structure is checked (every line has exactly ``ncols - 1`` tabs), and every field of up to 8
 bytes made of digits and at most one ``.`` is converted in SIMD-within-a-register fashion: the 8
 bytes ending at the field are loaded as one little-endian uint64 (an unaligned strided view of the
 buffer), bytes before the field and leading spaces become ``0``, the dot is squeezed out, and the
 eight digits are combined with three multiply-shift steps (Lemire's ``parse_eight_digits``). The
 value is ``mantissa / 10**fraction_digits``: both operands are exact doubles (mantissa < 10**8), so
 IEEE division rounds the exact quotient once - the result is the correctly rounded value of the
-decimal text, bit-identical to Python's ``float(text)`` and to C ``atof`` (affyio). Fields the fast
+decimal text, bit-identical to Python's ``float(text)`` and to C ``atof`` (affyio). Integers and
+numbers with one decimal (the CEL columns) take shorter routes than other dot positions. Fields the fast
 path does not cover (longer fields, signs, exponents, ``nan``...) are converted one by one with
 ``float()``, so every value is correctly rounded.
 
