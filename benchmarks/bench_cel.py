@@ -6,8 +6,9 @@ Usage::
 
 Times (best of ``--repeat``, seconds, including gunzip): CEL text v3 (C30057, 409,600 cells), Calvin
 (Mouse430_2_97, 1,004,004 cells), XDA v4 (C30057 written as v4 to a temp dir, plain and gzip), the text
-CDF Hu6800 (22 MB) and the same CDF written as XDA; also the first v3 read of the process (it pays
-for importing pandas), and ``write_intensities_tsv`` for the Calvin file (.tsv and .tsv.gz). Prints
+CDF Hu6800 (22 MB) and the same CDF written as XDA; also the first v3 read of the process (nothing
+is imported on that path any more: it only pays first-touch memory), and ``write_intensities_tsv``
+for the Calvin file (.tsv and .tsv.gz). ``compare_r.py`` times the same reads against affyio. Prints
 one JSON line with the times and the peak RSS of the process. Targets: < 0.5 s per CEL file, < 3 s
 for the text CDF.
 """

@@ -5,7 +5,9 @@ Usage::
     uv run python benchmarks/bench_qn.py [--genes 20000] [--samples 1000] [--workers 1] [--seed 0]
                                          [--ks-samples 100]
 
-Generates a random genes x samples float64 matrix (and its float32 copy) and a target, then times:
+Generates a random genes x samples float64 matrix, column-major as the matrix reader
+(``refine_assets.lib.matrix_io``) and R hold it (``--row-major`` for C order), its float32 copy and
+a target, then times:
 ``quantile_normalize_to_target`` with a target of the same length (preprocessCore's standard case),
 with a target of another length (interpolation, refine.bio's usual case), on float32 input, with 5% NA
 in every column, the first case again on 2 threads, ``determine_target``, and ``ks_gate`` on ``--ks-samples`` normalized
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ks-samples", type=int, default=100)
+    parser.add_argument("--row-major", action="store_true", help="C-order input (default: column-major)")
     args = parser.parse_args(argv)
 
     wall: dict[str, float] = {}
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rng = np.random.default_rng(args.seed)
     x = timed("generate", rng.standard_normal, (args.genes, args.samples))
+    if not args.row_major:
+        x = np.asfortranarray(x)
     target = np.sort(rng.standard_normal(args.genes))
     other = np.sort(rng.standard_normal(int(args.genes * 0.6)))
     peak = {"after_input": _rss_mib()}
@@ -68,10 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     timed("qn_same_length", quantile_normalize_to_target, x, target, workers=args.workers, out=out)
     peak["after_qn_same_length"] = _rss_mib()
     timed("qn_other_length", quantile_normalize_to_target, x, other, workers=args.workers, out=out)
-    x32 = x.astype(np.float32)
+    x32 = x.astype(np.float32, order="K")
     timed("qn_float32_input", quantile_normalize_to_target, x32, target, workers=args.workers, out=out)
     del x32
-    with_na = x.copy()
+    with_na = x.copy(order="K")
     with_na[rng.integers(0, 20, size=x.shape, dtype=np.uint8) == 0] = np.nan
     timed("qn_5pct_na", quantile_normalize_to_target, with_na, target, workers=args.workers, out=out)
     del with_na
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                 "genes": args.genes,
                 "samples": args.samples,
                 "workers": args.workers,
+                "layout": "row-major" if args.row_major else "column-major",
                 "seconds": wall,
                 "cpu_seconds": cpu,
                 "peak_rss_mib": {**peak, "end": _rss_mib()},

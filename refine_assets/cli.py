@@ -10,15 +10,38 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from refine_assets.commands import fail as _fail
 from refine_assets.commands import open_cli_store
 
+
+class _QuickHelpGroup(TyperGroup):
+    """A command group whose own ``--help`` flag defaults to ``False`` rather than ``None``.
+
+    typer converts every parameter value through pydantic unless it is already a bool; the group's
+    unused ``--help`` (``None``) was the one value that imported pydantic (~0.2-0.4 s) on the way to
+    a subcommand's ``--help``.
+    """
+
+    def get_help_option(self, ctx: typer.Context) -> typer.core.TyperOption | None:
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+# Plain help (click's formatter): typer's rich help imports rich, markdown-it and pygments (~0.5 s)
+# before printing anything. With it and the group above, ``--help`` of every command imports
+# neither rich nor pydantic nor any command's libraries (they are imported inside the commands).
 app = typer.Typer(
     name="refine-assets",
+    cls=_QuickHelpGroup,
     help="Harmonized gene expression from GEO, ArrayExpress and SRA, as a Dagster asset graph.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 
 
@@ -252,6 +275,10 @@ def _register_commands() -> None:
 
     for name in COMMAND_MODULES:
         importlib.import_module(f"refine_assets.commands.{name}").register(app)
+    for group in app.registered_groups:  # sub-apps (``references``) render help like the main app
+        if group.typer_instance is not None:
+            group.typer_instance.rich_markup_mode = app.rich_markup_mode
+            group.typer_instance.info.cls = _QuickHelpGroup
 
 
 _register_commands()

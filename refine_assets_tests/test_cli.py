@@ -108,3 +108,21 @@ def test_every_command_has_help() -> None:
         assert cmd in res.output
         sub = runner.invoke(app, [cmd, "--help"])
         assert sub.exit_code == 0 and "Usage" in sub.output, cmd
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """``--help`` of the app and of commands renders without rich, pydantic or any data library
+    (what makes it answer at once; timings are in the README, not asserted here)."""
+    import subprocess
+    import sys
+
+    heavy = ("rich", "pydantic", "numpy", "pandas", "polars", "pyarrow", "dagster", "duckdb")
+    for args in (["--help"], ["qn", "--help"], ["references", "qn-target", "--help"], ["survey", "--help"]):
+        code = (
+            "import sys; from refine_assets.cli import app\n"
+            f"sys.argv = ['refine-assets', *{args!r}]\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            f"print('LOADED', [m for m in {heavy!r} if m in sys.modules])"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert "Usage" in out and out.strip().splitlines()[-1] == "LOADED []", (args, out[-300:])

@@ -11,13 +11,14 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # System packages:
 #  - dpkg/apt: the demo data is taken from Debian packages (apt-get download + dpkg-deb -x);
 #  - salmon, sra-toolkit (fastq-dump, latf-load, kar), rsem + samtools: the RNA-seq pipeline;
-#  - R with limma, preprocessCore, tximport (+ jsonlite): reference implementations that the tests
-#    compare our native numpy methods against (never used by the pipeline itself);
+#  - R with limma, preprocessCore, tximport, affyio (+ jsonlite): reference implementations that the
+#    tests and benchmarks/compare_r.py compare our native numpy methods against (never used by the
+#    pipeline itself);
 #  - postgresql: Dagster's instance storage in the deployment test (a throw-away cluster, never the
 #    system service); chromium: the browser test of the UI (driven by the playwright package).
 APT_PACKAGES=(ca-certificates dpkg apt
   salmon sra-toolkit rsem samtools
-  r-base-core r-bioc-limma r-bioc-preprocesscore r-bioc-tximport r-cran-jsonlite
+  r-base-core r-bioc-limma r-bioc-preprocesscore r-bioc-tximport r-bioc-affyio r-cran-jsonlite
   r-cran-readr r-cran-dplyr r-cran-tibble
   postgresql chromium)
 if [ -z "${REFINE_ASSETS_SKIP_APT:-}" ] && command -v apt-get >/dev/null; then
@@ -34,4 +35,6 @@ if ! command -v uv >/dev/null; then
 fi
 
 echo "== uv sync (locked)"
-uv sync --frozen --extra dev
+# --compile-bytecode: write the .pyc files once here; without them every process (each `dagster dev`
+# process, every CLI call) compiles dagster & co. from source again: seconds per start.
+uv sync --frozen --extra dev --compile-bytecode

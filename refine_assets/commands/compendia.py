@@ -1,7 +1,8 @@
 """``refine-assets impute`` and ``refine-assets compendium``: IterativeSVD imputation and species compendia.
 
 ``impute MATRIX.tsv --rank 10 [--backend native|fancyimpute] -o OUT.tsv`` fills the missing cells of a
-samples x genes TSV (header row, first column row ids, ``NA`` or empty = missing) with IterativeSVD
+samples x genes TSV (header row, first column row ids, ``NA`` or empty = missing; or Parquet, by content;
+``-o x.parquet`` writes Parquet, see ``refine_assets.lib.matrix_io``) with IterativeSVD
 (fancyimpute 0.7.0 semantics, ``refine_assets.lib.compendia.impute``). ``compendium ORGANISM -o OUT_DIR``
 builds an organism's compendium from the processed vectors recorded in the warehouse
 (``refine_assets.lib.compendia.build``). See ``docs/compendia.md``.
@@ -27,10 +28,16 @@ def register(app: typer.Typer) -> None:
         matrix: Annotated[
             Path,
             typer.Argument(
-                help="Samples x genes TSV: header row, first column row ids, NA or empty = missing (.gz ok)."
+                help="Samples x genes TSV: header row, first column row ids, NA or empty = missing (.gz ok), "
+                "or the same as Parquet (detected by content)."
             ),
         ],
-        output: Annotated[Path, typer.Option("-o", "--output", help="Output TSV (written atomically).")],
+        output: Annotated[
+            Path,
+            typer.Option(
+                "-o", "--output", help="Output TSV, or Parquet if it ends in .parquet (written atomically)."
+            ),
+        ],
         rank: Annotated[int, typer.Option("--rank", help="Rank of the SVD approximation.", min=1)] = 10,
         backend: Annotated[
             str, typer.Option("--backend", help="native (default) or fancyimpute (the reference).")
@@ -54,14 +61,14 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from refine_assets.lib.compendia.impute import ImputeError, impute
-        from refine_assets.lib.qn import MatrixFormatError, read_matrix_tsv, write_matrix_tsv
+        from refine_assets.lib.matrix_io import MatrixFormatError, read_matrix, write_matrix
 
         if backend not in ("native", "fancyimpute"):
             _fail(f"--backend must be native or fancyimpute, not {backend!r}")
         if not matrix.exists():
             _fail(f"{matrix}: no such file")
         try:
-            tsv = read_matrix_tsv(matrix)
+            tsv = read_matrix(matrix)
         except MatrixFormatError as exc:
             _fail(str(exc))
         values = tsv.values
@@ -75,7 +82,7 @@ def register(app: typer.Typer) -> None:
         out = np.array(values, dtype=np.float64)
         # imputed cells at float32 precision, written with the shortest float32 representation
         out[missing] = np.asarray(filled[missing], dtype=np.float32).astype(str).astype(np.float64)
-        write_matrix_tsv(output, out, tsv.row_ids, tsv.columns, tsv.id_header)
+        write_matrix(output, out, tsv.row_ids, tsv.columns, tsv.id_header)
         summary = {
             "matrix": str(matrix),
             "output": str(output),

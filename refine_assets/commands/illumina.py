@@ -1,8 +1,10 @@
 """``refine-assets nec``: limma ``nec`` background correction of a signal matrix with detection p-values.
 
-``nec SIGNAL.tsv --detection-p P.tsv [--offset N] -o OUT.tsv``: both inputs are TSV matrices with a
-header row, the probe id in the first column, then one column per sample in the same order; the
-output has the same shape, ids and header as SIGNAL, values at full (round-trip) precision.
+``nec SIGNAL.tsv --detection-p P.tsv [--offset N] -o OUT.tsv``: both inputs are matrices with a header
+row, the probe id in the first column, then one column per sample in the same order (TSV, plain or
+gzip, or Parquet, recognised by content: ``refine_assets.lib.matrix_io``); the output has the same
+shape, ids and header as SIGNAL, values at full (round-trip) precision, Parquet when its name ends in
+``.parquet``.
 Equal to ``limma::nec(x, detection.p = p, offset = N)`` within 1e-10 (see ``docs/illumina.md``).
 """
 
@@ -25,7 +27,8 @@ def register(app: typer.Typer) -> None:
         signal: Annotated[
             Path,
             typer.Argument(
-                help="Signal matrix TSV: header row, probe id first, one column per sample (NA/empty = missing)."
+                help="Signal matrix TSV: header row, probe id first, one column per sample (NA/empty = missing); "
+                "gzip or Parquet accepted (detected by content)."
             ),
         ],
         detection_p: Annotated[
@@ -35,7 +38,12 @@ def register(app: typer.Typer) -> None:
                 help="Detection p-values (or scores 1 - p), same probes and column order as SIGNAL.",
             ),
         ],
-        output: Annotated[Path, typer.Option("-o", "--output", help="Output TSV (written atomically).")],
+        output: Annotated[
+            Path,
+            typer.Option(
+                "-o", "--output", help="Output TSV, or Parquet if it ends in .parquet (written atomically)."
+            ),
+        ],
         offset: Annotated[
             float, typer.Option("--offset", help="Added after correction (limma default 16).")
         ] = 16.0,
@@ -52,20 +60,18 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from refine_assets.lib.illumina.nec import NecError, nec
-        from refine_assets.lib.illumina.parse import (
-            IlluminaParseError,
-            read_numeric_matrix,
-            write_numeric_matrix,
-        )
+        from refine_assets.lib.matrix_io import MatrixFormatError, read_matrix, write_matrix
 
         for path, what in ((signal, "SIGNAL"), (detection_p, "--detection-p")):
             if not path.is_file():
                 _fail(f"{path}: no such file ({what})")
         try:
-            cols, ids, x = read_numeric_matrix(signal)
-            _pcols, pids, p = read_numeric_matrix(detection_p)
-        except IlluminaParseError as exc:
+            sig = read_matrix(signal)
+            pmat = read_matrix(detection_p)
+        except MatrixFormatError as exc:
             _fail(str(exc))
+        cols, x, p = [c.strip() for c in sig.columns], sig.values, pmat.values
+        ids, pids = np.asarray(sig.row_ids, dtype=object), np.asarray(pmat.row_ids, dtype=object)
         if x.shape[1] != p.shape[1]:
             _fail(
                 f"{signal} has {x.shape[1]} sample column(s) but {detection_p} has {p.shape[1]}: every signal "
@@ -84,10 +90,9 @@ def register(app: typer.Typer) -> None:
             res = nec(x, p, offset=offset, names=cols)
         except NecError as exc:
             _fail(f"{signal}: {exc}")
-        with open(signal, encoding="utf-8", errors="replace") as fh:
-            id_header = fh.readline().rstrip("\r\n").split("\t")[0].strip() or "ID_REF"
+        id_header = sig.id_header.strip() or "ID_REF"
         try:
-            write_numeric_matrix(output, id_header, cols, ids, res.values)
+            write_matrix(output, res.values, sig.row_ids, cols, id_header)
         except OSError as exc:
             _fail(f"{output}: cannot write ({exc})")
         summary = {

@@ -1,10 +1,11 @@
-"""``refine-assets qn`` and ``refine-assets qn-target``: quantile normalization of a matrix TSV.
+"""``refine-assets qn`` and ``refine-assets qn-target``: quantile normalization of a matrix file.
 
-``qn MATRIX.tsv --target TARGET.txt -o OUT.tsv`` normalizes every column to the target with
-preprocessCore ``normalize.quantiles.use.target`` semantics (``refine_assets.lib.qn``) and writes a TSV
-of the same shape, ids and column order. ``qn-target MATRIX.tsv -o TARGET.txt`` writes the mean of the
-sorted columns (``normalize.quantiles.determine.target``), one value per line, ascending.
-See ``docs/quantile-normalization.md``.
+``qn MATRIX --target TARGET.txt -o OUT`` normalizes every column to the target with preprocessCore
+``normalize.quantiles.use.target`` semantics (``refine_assets.lib.qn``) and writes a matrix of the same
+shape, ids and column order. ``qn-target MATRIX -o TARGET.txt`` writes the mean of the sorted columns
+(``normalize.quantiles.determine.target``), one value per line, ascending. MATRIX is TSV (plain or gzip)
+or Parquet, recognised by content; OUT is Parquet when its name ends in ``.parquet``, else TSV
+(``refine_assets.lib.matrix_io``). See ``docs/quantile-normalization.md``.
 """
 
 from __future__ import annotations
@@ -32,13 +33,18 @@ def register(app: typer.Typer) -> None:
             Path,
             typer.Argument(
                 help="Genes x samples TSV: header row, first column row ids, NA or empty = missing "
-                "(.gz accepted)."
+                "(.gz accepted), or the same as Parquet (detected by content)."
             ),
         ],
         target: Annotated[
             Path, typer.Option("--target", help="Target file: one number per line, ascending.")
         ],
-        output: Annotated[Path, typer.Option("-o", "--output", help="Output TSV (written atomically).")],
+        output: Annotated[
+            Path,
+            typer.Option(
+                "-o", "--output", help="Output TSV, or Parquet if it ends in .parquet (written atomically)."
+            ),
+        ],
         ks_report: Annotated[
             Path | None,
             typer.Option(
@@ -59,14 +65,12 @@ def register(app: typer.Typer) -> None:
         """
         import numpy as np
 
+        from refine_assets.lib.matrix_io import MatrixFormatError, read_matrix, write_matrix
         from refine_assets.lib.qn import (
-            MatrixFormatError,
             QuantileNormalizationError,
             TargetFormatError,
             quantile_normalize_to_target,
-            read_matrix_tsv,
             read_target,
-            write_matrix_tsv,
         )
 
         try:
@@ -76,7 +80,7 @@ def register(app: typer.Typer) -> None:
         except (TargetFormatError, OSError) as exc:
             _fail(str(exc))
         try:
-            m = read_matrix_tsv(matrix)
+            m = read_matrix(matrix)
         except MatrixFormatError as exc:
             _fail(str(exc))
         try:
@@ -90,7 +94,7 @@ def register(app: typer.Typer) -> None:
             "target_length": int(tgt.size),
             "missing_values": int(np.isnan(m.values).sum()),
         }
-        write_matrix_tsv(output, normalized, m.row_ids, m.columns, m.id_header)
+        write_matrix(output, normalized, m.row_ids, m.columns, m.id_header)
         if ks_report is not None:
             from refine_assets.lib.ks import failed_samples, ks_gate
 
@@ -106,7 +110,7 @@ def register(app: typer.Typer) -> None:
             Path,
             typer.Argument(
                 help="Genes x samples TSV: header row, first column row ids, NA or empty = missing "
-                "(.gz accepted)."
+                "(.gz accepted), or the same as Parquet (detected by content)."
             ),
         ],
         output: Annotated[
@@ -124,16 +128,11 @@ def register(app: typer.Typer) -> None:
         Columns with missing values are interpolated to the row count first; a column with no value is
         an error. Output: one value per line, ascending, full precision. Prints a JSON summary.
         """
-        from refine_assets.lib.qn import (
-            MatrixFormatError,
-            QuantileNormalizationError,
-            determine_target,
-            read_matrix_tsv,
-            write_target,
-        )
+        from refine_assets.lib.matrix_io import MatrixFormatError, read_matrix
+        from refine_assets.lib.qn import QuantileNormalizationError, determine_target, write_target
 
         try:
-            m = read_matrix_tsv(matrix)
+            m = read_matrix(matrix)
         except MatrixFormatError as exc:
             _fail(str(exc))
         try:
@@ -156,7 +155,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _write_ks_report(path: Path, results) -> None:
-    from refine_assets.lib.qn import atomic_output
+    from refine_assets.lib.matrix_io import atomic_output
 
     def fmt(x: float) -> str:
         return "NA" if _num(x) is None else repr(x)

@@ -70,7 +70,12 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         output: Annotated[
-            Path, typer.Option("-o", "--output", help="Output TSV: Gene<TAB>sample..., rows sorted by gene")
+            Path,
+            typer.Option(
+                "-o",
+                "--output",
+                help="Output TSV: Gene<TAB>sample..., rows sorted by gene (Parquet if it ends in .parquet)",
+            ),
         ],
         more_quant: Annotated[
             list[Path] | None,

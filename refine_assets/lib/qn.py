@@ -47,14 +47,20 @@ threads (numpy releases the GIL while sorting).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+# Matrix files (the ``qn`` command's input and output) are read and written by the package's one matrix
+# reader/writer; the names stay importable from here.
+from refine_assets.lib.matrix_io import (
+    MatrixFormatError,
+    MatrixTsv,
+    atomic_output,
+    read_matrix_tsv,
+    write_matrix_tsv,
+)
 
 __all__ = [
     "MatrixFormatError",
@@ -226,63 +232,63 @@ def _untied_complete_values(target: np.ndarray, n_rows: int) -> np.ndarray:
     )
 
 
-def _normalize_block(block: np.ndarray, target: np.ndarray, base: np.ndarray) -> np.ndarray:
+def _normalize_block(
+    block: np.ndarray, target: np.ndarray, base: np.ndarray, dest: np.ndarray | None = None
+) -> np.ndarray:
     """Normalize a ``(columns, rows)`` float64 block (one sample per row); returns the same layout.
 
-    ``base`` = :func:`_untied_complete_values` for this target and row count.
+    ``base`` = :func:`_untied_complete_values` for this target and row count; ``dest``: a
+    C-contiguous ``(columns, rows)`` array to write into (e.g. a view of the final output).
     """
     c, g = block.shape
     t_len = target.size
     missing = np.isnan(block)
-    n = g - missing.sum(axis=1)  # non-missing values per column
+    n = g - np.count_nonzero(missing, axis=1)  # non-missing values per column
     if (n < g).any() and not np.isposinf(block).any():
         # numpy sorts NaN last but slowly; +inf sorts last too, and no value is +inf here
         order = np.argsort(np.where(missing, np.inf, block), axis=1)
     else:
         order = np.argsort(block, axis=1)  # NaN sorted last
     del missing
-    sorted_vals = np.take_along_axis(block, order, axis=1)
+    order += (np.arange(c, dtype=order.dtype) * g)[:, None]  # positions in the flattened block
+    sorted_vals = block.ravel()[order]
     eq = sorted_vals[:, 1:] == sorted_vals[:, :-1]  # NaN never equals anything
     del sorted_vals
-    simple = (n == g) & ~eq.any(axis=1)  # integer ranks 1..g, no missing: values are ``base``
-    if simple.all():
+    tied = eq.any(axis=1)
+    if (n == g).all() and not tied.any():  # integer ranks 1..g, no missing: values are ``base``
         vals = np.broadcast_to(base, (c, g))
     else:
+        # Untied positions hold integer ranks 1..n, so their values depend on n only: one vector per
+        # distinct count of present values (``base`` for complete columns: case A or B; case B for
+        # columns with missing values), missing cells (sorted last) NaN; then the tied positions.
         vals = np.empty((c, g), dtype=np.float64)
-        vals[simple] = base
-        rows = np.flatnonzero(~simple)
-        nr = n[rows]
-        t_row, t_pos, t_rank = _tie_runs(eq[rows])  # t_row indexes ``rows``
-        complete = nr == g
-        if complete.any():
-            # Untied positions have integer ranks exactly as in ``base``; overwrite the tied ones.
-            vals[rows[complete]] = base
-            sel = complete[t_row]
-            if sel.any():
-                r = t_rank[sel]
-                if t_len == g:  # case A
-                    fl = np.floor(r).astype(np.int64)
-                    lower = target[fl - 1]
-                    upper = target[np.minimum(fl, t_len - 1)]
-                    value = np.where((r - fl) > 0.4, 0.5 * (lower + upper), lower)
-                else:  # case B with n == nrow
-                    value = _interpolate(_case_b_positions(r, np.array(g), t_len), target, t_len)
-                vals[rows[t_row[sel]], t_pos[sel]] = value
-        partial = np.flatnonzero(~complete)  # columns with missing values: case B
-        if partial.size:
-            ranks = np.empty((partial.size, g), dtype=np.float64)
-            ranks[:] = np.arange(1, g + 1, dtype=np.float64)
-            sel = ~complete[t_row]
-            if sel.any():
-                where_in_partial = np.full(rows.size, -1, dtype=np.int64)
-                where_in_partial[partial] = np.arange(partial.size)
-                ranks[where_in_partial[t_row[sel]], t_pos[sel]] = t_rank[sel]
-            n_part = nr[partial][:, None]
-            v = _interpolate(_case_b_positions(ranks, n_part, t_len), target, t_len)
-            v[np.arange(g)[None, :] >= n_part] = np.nan  # missing stays missing (sorted last)
-            vals[rows[partial]] = v
-    out = np.empty((c, g), dtype=np.float64)
-    np.put_along_axis(out, order, vals, axis=1)
+        for u in np.unique(n):
+            rows = np.flatnonzero(n == u)
+            if u == g:
+                vals[rows] = base
+            else:
+                ranks = np.arange(1, u + 1, dtype=np.float64)
+                vals[rows, :u] = _interpolate(_case_b_positions(ranks, np.array(u), t_len), target, t_len)
+                vals[rows, u:] = np.nan  # missing stays missing
+        if tied.any():
+            tied_rows = np.flatnonzero(tied)
+            t_row, t_pos, r = _tie_runs(eq[tied_rows])
+            rows = tied_rows[t_row]
+            nr = n[rows]
+            value = np.empty(r.size, dtype=np.float64)
+            case_a = nr == g if t_len == g else np.zeros(r.size, dtype=bool)
+            if case_a.any():  # complete column, target of the row count: middle target value(s)
+                ra = r[case_a]
+                fl = np.floor(ra).astype(np.int64)
+                lower = target[fl - 1]
+                upper = target[np.minimum(fl, t_len - 1)]
+                value[case_a] = np.where((ra - fl) > 0.4, 0.5 * (lower + upper), lower)
+            if not case_a.all():  # case B: interpolated at the average rank
+                b = ~case_a
+                value[b] = _interpolate(_case_b_positions(r[b], nr[b], t_len), target, t_len)
+            vals[rows, t_pos] = value
+    out = dest if dest is not None else np.empty((c, g), dtype=np.float64)
+    out.reshape(-1)[order] = vals  # reshape, not ravel: a view of ``dest``, never a copy
     return out
 
 
@@ -317,8 +323,8 @@ def quantile_normalize_to_target(
     arr = _check_matrix(matrix)
     tgt = prepare_target(target)
     n_rows, n_cols = arr.shape
-    if out is None:
-        out = np.empty((n_rows, n_cols), dtype=np.float64)
+    if out is None:  # same memory layout as the input: column blocks are then contiguous copies
+        out = np.empty((n_rows, n_cols), dtype=np.float64, order="F" if arr.flags.f_contiguous else "C")
     elif out.shape != arr.shape:
         raise QuantileNormalizationError(f"out has shape {out.shape}, matrix has {arr.shape}")
     if n_rows == 0 or n_cols == 0:
@@ -332,7 +338,11 @@ def quantile_normalize_to_target(
     def run(j0: int) -> None:
         j1 = min(j0 + step, n_cols)
         block = np.ascontiguousarray(arr[:, j0:j1].T, dtype=np.float64)
-        out[:, j0:j1] = _normalize_block(block, tgt, base).T
+        view = out[:, j0:j1].T  # column-major output: the batch's columns, written in place
+        if view.flags.c_contiguous and view.dtype == np.float64:
+            _normalize_block(block, tgt, base, dest=view)
+        else:
+            out[:, j0:j1] = _normalize_block(block, tgt, base).T
 
     n_workers = min(workers or 1, len(starts))
     if n_workers <= 1:
@@ -491,31 +501,6 @@ class StreamingTarget:
 # target files
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_output(path: str | Path, mode: str = "w") -> Iterator:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path`` (else delete it)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".refine-tmp-", suffix=f"-{target.name}", dir=target.parent)
-    tmp = Path(name)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; published files get the usual mode
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_target(path: str | Path, target: np.ndarray) -> None:
     """Write a target file: one value per line, ascending, full precision (``repr``), atomically.
 
@@ -566,172 +551,3 @@ def read_target(path: str | Path) -> np.ndarray:
     if bad.size:
         raise TargetFormatError(f"{p}: values not in ascending order (value #{int(bad[0]) + 2})")
     return arr
-
-
-# --------------------------------------------------------------------------------------------------
-# matrix TSV files (the ``qn`` command's input and output)
-
-
-class MatrixFormatError(ValueError):
-    """A matrix TSV that cannot be read: layout, duplicate sample names, non-numeric cells."""
-
-
-class MatrixTsv:
-    """A genes x samples matrix read from TSV: ``values`` (float64, NaN = missing, Fortran order),
-    ``row_ids`` (strings, file order, duplicates allowed), ``columns`` (sample names, file order) and
-    ``id_header`` (the header's first cell, "" when the header has one field fewer than the rows)."""
-
-    __slots__ = ("columns", "id_header", "row_ids", "values")
-
-    def __init__(self, values: np.ndarray, row_ids: list[str], columns: list[str], id_header: str) -> None:
-        self.values = values
-        self.row_ids = row_ids
-        self.columns = columns
-        self.id_header = id_header
-
-
-def _split_header(data: bytes, path: Path) -> tuple[list[str], int]:
-    end = data.find(b"\n")
-    line = data if end < 0 else data[:end]
-    if not line.strip():
-        raise MatrixFormatError(f"{path}: empty file or empty header line")
-    try:
-        fields = line.decode("utf-8").rstrip("\r").split("\t")
-    except UnicodeDecodeError as exc:
-        raise MatrixFormatError(f"{path}: header is not UTF-8 text ({exc})") from None
-    return fields, (len(data) if end < 0 else end + 1)
-
-
-def read_matrix_tsv(path: str | Path) -> MatrixTsv:
-    """Read a matrix TSV (gzip accepted): header row, first column row ids, one column per sample.
-
-    Cells ``NA``, ``NaN`` or empty are missing; surrounding blanks are ignored; ``inf``/``-inf`` are
-    values. Blank lines are skipped. An R ``write.table`` header (one field fewer than the rows) is
-    accepted. Raises :class:`MatrixFormatError` naming the file (and row id and column for a
-    non-numeric cell) for: no header or data rows, no sample column, duplicate sample names, rows with
-    a wrong number of fields, empty row ids, non-numeric cells.
-    """
-    import gzip
-
-    import polars as pl
-
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise MatrixFormatError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise MatrixFormatError(f"{p}: broken gzip stream ({exc})") from None
-    header, body_start = _split_header(data, p)
-    width = _first_row_width(data, body_start)
-    if width == 0:
-        raise MatrixFormatError(f"{p}: no data rows")
-    if width == len(header):
-        id_header, columns = header[0], header[1:]
-    elif width == len(header) + 1:
-        id_header, columns = "", header
-    else:
-        raise MatrixFormatError(f"{p}: header has {len(header)} fields but the first data row has {width}")
-    if not columns:
-        raise MatrixFormatError(f"{p}: no sample columns (only row ids)")
-    seen: set[str] = set()
-    for name in columns:
-        if name in seen:
-            raise MatrixFormatError(f"{p}: duplicate sample column {name!r}")
-        seen.add(name)
-    names = [f"c{k}" for k in range(width)]
-    body = data[body_start:]
-    common = {"separator": "\t", "has_header": False, "quote_char": None, "raise_if_empty": False}
-    try:  # fast path: polars parses the numbers (correctly rounded)
-        frame = pl.read_csv(
-            body,
-            schema={n: (pl.String if k == 0 else pl.Float64) for k, n in enumerate(names)},
-            null_values={n: "NA" for n in names[1:]},
-            **common,
-        )
-        typed = True
-    except pl.exceptions.PolarsError:  # blanks around numbers, bad cells, ragged rows: find out below
-        try:
-            frame = pl.read_csv(body, infer_schema=False, new_columns=names, **common)
-        except pl.exceptions.PolarsError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise MatrixFormatError(f"{p}: malformed table ({first})") from None
-        typed = False
-    del body
-    if frame.width != width:
-        raise MatrixFormatError(f"{p}: rows with a wrong number of fields (every row needs {width})")
-    # Blank lines come through as all-null rows; drop them, then every row must have all its fields
-    # (polars pads short rows with nulls, so count the tabs: every kept row has width - 1 of them).
-    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
-    if frame.height == 0:
-        raise MatrixFormatError(f"{p}: no data rows")
-    tabs = data.count(b"\t", body_start)
-    del data
-    if tabs != frame.height * (width - 1):
-        raise MatrixFormatError(
-            f"{p}: rows with a wrong number of fields (every row needs {width} tab-separated fields)"
-        )
-    ids = frame.get_column(names[0])
-    if ids.null_count():
-        k = int(ids.is_null().arg_true()[0])
-        raise MatrixFormatError(f"{p}: empty row id in data row {k + 1}")
-    if typed:
-        casted = frame.drop(names[0])
-    else:
-        stripped = frame.select(pl.col(names[1:]).str.strip_chars())
-        casted = stripped.select(pl.all().cast(pl.Float64, strict=False))  # NA, "" -> null; NaN -> NaN
-        for c_in, c_name in zip(names[1:], columns, strict=True):
-            src = stripped.get_column(c_in)
-            bad = casted.get_column(c_in).is_null() & src.is_not_null() & ~src.is_in(["NA", ""])
-            if bad.any():
-                k = int(bad.arg_true()[0])
-                raise MatrixFormatError(
-                    f"{p}: non-numeric value {src[k]!r} in column {c_name!r}, row {ids[k]!r} "
-                    f"(data row {k + 1})"
-                )
-        del stripped
-    row_ids = ids.to_list()
-    del frame, ids
-    values = casted.to_numpy(order="fortran").astype(np.float64, copy=False)
-    return MatrixTsv(values, row_ids, list(columns), id_header)
-
-
-def _first_row_width(data: bytes, start: int) -> int:
-    """Number of tab-separated fields of the first non-blank line at or after ``start`` (0: none)."""
-    pos = start
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end
-        line = data[pos:end]
-        if line.strip():
-            return line.count(b"\t") + 1
-        pos = end + 1
-    return 0
-
-
-def write_matrix_tsv(
-    path: str | Path, values: np.ndarray, row_ids: list[str], columns: list[str], id_header: str = ""
-) -> None:
-    """Write a genes x samples matrix as TSV atomically: header ``id_header`` + sample names, then one
-    row per id; values at full precision (shortest repr that round-trips), missing as ``NA``."""
-    import polars as pl
-
-    arr = np.asarray(values)
-    if arr.shape != (len(row_ids), len(columns)):
-        raise MatrixFormatError(
-            f"matrix shape {arr.shape} does not match {len(row_ids)} ids x {len(columns)} columns"
-        )
-    for name in [id_header, *columns]:
-        if any(ch in name for ch in "\t\r\n"):
-            raise MatrixFormatError(f"header field {name!r} contains a tab or line break")
-    # Internal column names (the header may repeat the id header's name); the header is written as is.
-    series = [pl.Series("_id", row_ids, dtype=pl.String)]
-    for j in range(len(columns)):
-        series.append(pl.Series(f"_{j}", np.asarray(arr[:, j], dtype=np.float64)).fill_nan(None))
-    frame = pl.DataFrame(series)
-    with atomic_output(path, "wb") as fh:
-        fh.write(("\t".join([id_header, *columns]) + "\n").encode("utf-8"))
-        frame.write_csv(fh, separator="\t", null_value="NA", quote_style="never", include_header=False)

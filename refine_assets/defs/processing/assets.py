@@ -8,12 +8,6 @@ import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
 from refine_assets.defs.references.reporting import report_built_references
-from refine_assets.lib.plots import bars_svg, distribution_svg, svg_markdown
-from refine_assets.lib.processing import qc
-from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
-from refine_assets.lib.processing.inputs import load_sample_inputs
-from refine_assets.lib.processing.registry import ProcessingEnv, build_processors
-from refine_assets.lib.processing.vectors import read_vector
 from refine_assets.resources import StorageResource
 from refine_assets.resources.fetch import FetcherResource
 from refine_assets.resources.http import HttpClientResource
@@ -87,6 +81,13 @@ def experiment_processed(
     http: HttpClientResource,
     reference_sources: ReferenceSourcesResource,
 ) -> dg.MaterializeResult:
+    from refine_assets.lib.plots import bars_svg, distribution_svg, svg_markdown
+    from refine_assets.lib.processing import qc
+    from refine_assets.lib.processing.framework import process_samples, read_ledger, write_ledger
+    from refine_assets.lib.processing.inputs import load_sample_inputs
+    from refine_assets.lib.processing.registry import ProcessingEnv, build_processors
+    from refine_assets.lib.processing.vectors import read_vector
+
     experiment = context.partition_key
     store = storage.get_store()
     samples = load_sample_inputs(store, experiment)

@@ -3,9 +3,6 @@
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
-from refine_assets.lib.processing.framework import read_ledger, write_ledger
-from refine_assets.lib.processing.inputs import load_sample_inputs
-from refine_assets.lib.processing.tximport_step import STEP, run_tximport, runs_to_wait_for
 from refine_assets.resources import StorageResource
 
 
@@ -30,6 +27,10 @@ from refine_assets.resources import StorageResource
     ),
 )
 def experiment_tximport(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    from refine_assets.lib.processing.framework import read_ledger, write_ledger
+    from refine_assets.lib.processing.inputs import load_sample_inputs
+    from refine_assets.lib.processing.tximport_step import STEP, run_tximport, runs_to_wait_for
+
     experiment = context.partition_key
     store = storage.get_store()
     ledger = read_ledger(store, experiment)

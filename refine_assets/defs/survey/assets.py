@@ -3,9 +3,6 @@
 import dagster as dg
 
 from refine_assets.defs.partitions import experiment_partitions
-from refine_assets.lib.http import HttpError
-from refine_assets.lib.survey.model import SurveyError
-from refine_assets.lib.survey.pipeline import run_survey
 from refine_assets.resources import HttpClientResource, StorageResource
 
 
@@ -33,6 +30,10 @@ def _md_counts(counts: dict[str, int]) -> str:
 def experiment_survey(
     context: dg.AssetExecutionContext, http: HttpClientResource, storage: StorageResource
 ) -> dg.MaterializeResult:
+    from refine_assets.lib.http import HttpError
+    from refine_assets.lib.survey.model import SurveyError
+    from refine_assets.lib.survey.pipeline import run_survey
+
     accession = context.partition_key
     try:
         manifest = run_survey(accession, http.get_client(), storage.get_store(), run_id=context.run.run_id)

@@ -24,9 +24,14 @@ The parameters per array come from one of two estimators:
 
 Every array is independent except for the 1 - p decision, which limma takes on the first array
 only (callers that know their columns' orientation should convert them first; see
-``refine_assets.lib.illumina.parse``). All computations are vectorized over probes and arrays
-(one 2-D ``lexsort``, masked reductions, one ``log_ndtr`` call); the only loops are the robust
-Huber iterations, per array.
+``refine_assets.lib.illumina.parse``). Nothing loops over probes in Python. The detection-p fit
+does not sort by (p, intensity): only the dimmest and brightest intensity of every distinct p-value
+enter limma's estimate, so each array's probes are grouped by p with an O(n) radix pre-sort of
+16-bit buckets of p (checked; arrays whose p-values share a bucket out of order are sorted by
+value) and ``fmin``/``maximum`` over the groups; the weighted sums over the jumps then run in p
+order. The signal is computed in blocks of rows that stay in the CPU caches, and Cody's normal
+tail evaluates each of its ranges on that range's members only. Loops run over arrays (fit) and
+blocks (signal); the robust Huber iterations loop per array.
 
 Missing values follow R exactly: NaN intensities are ignored by the column means and give NaN
 corrected values; any NaN detection p-value of an array, or a NaN intensity that ends up next to a
@@ -37,8 +42,8 @@ jump, makes that array's parameters NaN, where limma stops with an error. Here s
 Tolerance: equal to ``limma::nec`` within 1e-10 (absolute, on the corrected values, both
 branches, with and without ``offset``), verified against Rscript + limma 3.54.1 in
 ``refine_assets_tests/unit/test_illumina_nec.py`` on simulated BeadChip-like matrices (observed
-differences ~1e-13: R sums in long double, numpy pairwise in double; ``scipy.special.log_ndtr``
-and R's ``pnorm`` agree to a few ulp). ``robust=True`` is checked against a hand computation of
+differences ~1e-11 on values of up to 6e4, i.e. ~1e-16 relative: R sums in long double, numpy in
+double; :func:`log_upper_normal` is R's ``pnorm`` algorithm to 2e-15 relative). ``robust=True`` is checked against a hand computation of
 MASS's Huber estimator (MASS is not installed here).
 
 Nothing here imports dagster.
@@ -142,10 +147,11 @@ class NecResult:
     reasons: dict[int, str] = field(default_factory=dict)
 
 
-def _as_matrix(x, what: str) -> np.ndarray:
-    # C order always: the reductions' summation order (hence the last bits) then does not depend on
-    # how the caller's array is laid out.
-    a = np.ascontiguousarray(x, dtype=np.float64)
+def _as_matrix(x, what: str, *, contiguous: bool = False) -> np.ndarray:
+    # The detection-p fit and the signal do not depend on the memory layout (their reductions run on
+    # per-array copies, the rest is elementwise), so a column-major matrix (as R and the matrix
+    # reader hold it) is used as is; ``contiguous`` (C order) for the reductions of the control fit.
+    a = np.ascontiguousarray(x, dtype=np.float64) if contiguous else np.asarray(x, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
@@ -197,36 +203,104 @@ def normexp_fit_detection_p(x, detection_p, *, names: Sequence[str] | None = Non
     if np.isnan(p_at_max) or np.isnan(p_at_min):
         raise NecError(f"{labels[0]}: detection p-value missing at the brightest or dimmest probe")
     flipped = bool(p_at_max < p_at_min)
-    if flipped:
-        P = 1 - P
-
-    # order(p, y) per array: p ascending, ties by y; NaN last (R's na.last = TRUE), stable.
-    order = np.lexsort((X, P), axis=0)
-    ys = np.take_along_axis(X, order, axis=0)
-    ps = np.take_along_axis(P, order, axis=0)
-    del order
-    # which(!duplicated(p))[-1]: the first probe of every distinct p except the smallest.
-    jump = ps[1:] != ps[:-1]
-    d = ps[1:] - ps[:-1]
-    ync = (ys[1:] + ys[:-1]) / 2
-    del ys
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dmin = np.min(np.where(jump, d, np.inf), axis=0)
-        freq = np.where(jump, d / dmin, 0.0)
-        n = freq.sum(axis=0)
-        mu = np.where(jump, ync * freq, 0.0).sum(axis=0) / n
-        v = (ync - mu) ** 2
-        sigma = np.sqrt(np.where(jump, v * freq, 0.0).sum(axis=0) / n * n / (n - 1))
-        alpha = np.maximum(np.nanmean(X, axis=0) - mu, 10.0)  # pmax(colMeans(x, na.rm=TRUE) - mu, 10)
-        has_nan_p = np.isnan(P).any(axis=0)
-        few = np.count_nonzero(jump, axis=0) < 2
-        bad = has_nan_p | few
-        mu = np.where(bad, np.nan, mu)
-        sigma = np.where(bad, np.nan, sigma)
-        alpha = np.where(np.isnan(mu), np.nan, alpha)
+    mu, sigma, alpha = _detection_p_estimates(X, P, flipped)
+    with np.errstate(divide="ignore"):
         return NormexpParams(
             mu=mu, log_sigma=np.log(sigma), log_alpha=np.log(alpha), method="detection.p", flipped=flipped
         )
+
+
+#: Bucket count of the detection p-value pre-sort (uint16 keys: numpy sorts them by radix).
+_P_BUCKETS = 65535.0
+#: Values per block of the blocked loops (work arrays stay in cache and are reused, not re-mapped).
+_BLOCK_VALUES = 1 << 16
+
+
+def _p_groups(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p, lowest y, highest y) of every distinct p-value of one array, by ascending p.
+
+    The probes are ordered by p with a stable radix sort of 16-bit buckets ``floor(p * 65535)``
+    (monotone in p, so O(n)); if two different p-values share a bucket out of order (checked), the
+    array is sorted by value instead. The lowest intensity of a group ignores missing values unless
+    all are missing and the highest is missing if any is: R's ``order(p, y)`` puts missing
+    intensities last within a p-value, so these are the intensities next to every jump.
+    """
+    with np.errstate(invalid="ignore"):
+        keys = np.clip(p * _P_BUCKETS, 0.0, _P_BUCKETS).astype(np.uint16)
+    order = np.argsort(keys, kind="stable")
+    ps = p[order]
+    if (ps[1:] < ps[:-1]).any():
+        order = np.argsort(p, kind="stable")
+        ps = p[order]
+    ys = y[order]
+    first = np.empty(ps.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ps[1:], ps[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    with np.errstate(invalid="ignore"):
+        return ps[starts], np.fmin.reduceat(ys, starts), np.maximum.reduceat(ys, starts)
+
+
+def _detection_p_estimates(
+    X: np.ndarray, P: np.ndarray, flipped: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mu, sigma, alpha) per array of ``normexp.fit.detection.p``; ``flipped``: use 1 - P.
+
+    limma orders every array by (p, y) and takes, at each jump of p (the first probe of every
+    distinct p-value but the smallest), the midpoint of the intensities on both sides, weighted by
+    the jump size. Only the brightest probe below and the dimmest probe at a jump matter, so instead
+    of the two-key sort the probes are grouped by p (:func:`_p_groups`, a radix pre-sort) and each
+    group's lowest and highest intensity taken. The weighted sums then run over the jumps in p
+    order, sequentially, as limma's loop-free R code orders them.
+    """
+    n, k = X.shape
+    has_nan_p = np.zeros(k, dtype=bool)
+    means = np.empty(k)
+    q_parts, lo_parts, hi_parts, col_parts = [], [], [], []
+    step = 8  # columns transposed together: one cache line of each row
+    for j0 in range(0, k, step):
+        j1 = min(j0 + step, k)
+        Pt = np.empty((j1 - j0, n))
+        Pt[...] = P[:, j0:j1].T
+        if flipped:
+            np.subtract(1.0, Pt, out=Pt)
+        Xt = np.empty((j1 - j0, n))
+        Xt[...] = X[:, j0:j1].T
+        has_nan_p[j0:j1] = np.isnan(Pt).any(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[j0:j1] = np.nanmean(Xt, axis=1) if np.isnan(Xt).any() else Xt.mean(axis=1)
+        for j in range(j0, j1):
+            if has_nan_p[j]:  # limma: NA parameters; nec reports the array
+                continue
+            q, lo, hi = _p_groups(Pt[j - j0], Xt[j - j0])
+            q_parts.append(q)
+            lo_parts.append(lo)
+            hi_parts.append(hi)
+            col_parts.append(np.full(q.size, j, dtype=np.intp))
+    if q_parts:
+        q, lowest, highest = np.concatenate(q_parts), np.concatenate(lo_parts), np.concatenate(hi_parts)
+        column = np.concatenate(col_parts)
+    else:
+        q = lowest = highest = np.empty(0)
+        column = np.empty(0, dtype=np.intp)
+    same = column[1:] == column[:-1]  # consecutive groups of one array: a jump
+    col = column[1:][same]
+    d = (q[1:] - q[:-1])[same]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ync = ((lowest[1:] + highest[:-1]) / 2)[same]
+        dmin = np.full(k, np.inf)
+        np.minimum.at(dmin, col, d)
+        freq = d / dmin[col]
+        nj = np.bincount(col, weights=freq, minlength=k)
+        mu = np.bincount(col, weights=ync * freq, minlength=k) / nj
+        v = (ync - mu[col]) ** 2
+        sigma = np.sqrt(np.bincount(col, weights=v * freq, minlength=k) / nj * nj / (nj - 1))
+        alpha = np.maximum(means - mu, 10.0)  # pmax(colMeans(x, na.rm=TRUE) - mu, 10)
+        bad = has_nan_p | (np.bincount(col, minlength=k) < 2)
+        mu = np.where(bad, np.nan, mu)
+        sigma = np.where(bad, np.nan, sigma)
+        alpha = np.where(np.isnan(mu), np.nan, alpha)
+    return mu, sigma, alpha
 
 
 def huber(y: np.ndarray, k: float = 1.5, tol: float = 1e-6) -> tuple[float, float]:
@@ -276,7 +350,7 @@ def normexp_fit_control(
     Raises:
         NecError: no regular probes, fewer than two negative controls, status length mismatch.
     """
-    X = _as_matrix(x, "x")
+    X = _as_matrix(x, "x", contiguous=True)
     st = np.char.lower(np.asarray([str(s) for s in status], dtype=str))
     if st.size != X.shape[0]:
         raise NecError(f"status has {st.size} entries for {X.shape[0]} probes")
@@ -358,75 +432,199 @@ _M_SQRT_32 = 5.656854249492380195206754896838
 _EPS_HALF = np.finfo(np.float64).eps * 0.5
 
 
-def _tail_terms(x: np.ndarray, temp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(log small tail, exp-form factor) with Cody's exact split of -x^2/2 (``trunc(16 x)/16``)."""
-    xsq = np.trunc(x * 16.0) / 16.0
-    dl = (x - xsq) * (x + xsq)
-    log_small = (-xsq * (xsq * 0.5)) - dl * 0.5 + np.log(temp)
-    return log_small, np.exp(-xsq * (xsq * 0.5)) * np.exp(-(dl * 0.5)) * temp
+#: Below this z, log P(Z > z) is exactly -0.0 in Cody's algorithm (exp(-z^2/2) underflows to 0).
+_Z_LOWER_ZERO = -40.0
+
+
+def _tail_from(x: np.ndarray, split: np.ndarray, temp: np.ndarray) -> np.ndarray:
+    """Cody's tail for |z| > qnorm(3/4): ``log(small)`` where ``x > 0``, else ``log1p(-small)``, with
+    ``small = exp(-split^2/2) temp`` evaluated through the exact split ``trunc(16 split)/16``."""
+    xsq = np.trunc(split * 16.0)
+    xsq /= 16.0
+    dl = (split - xsq) * (split + xsq)
+    a = -xsq * (xsq * 0.5)
+    out = np.empty_like(x)
+    pos = x > 0
+    ip = np.flatnonzero(pos)
+    if ip.size:
+        out[ip] = a[ip] - dl[ip] * 0.5 + np.log(temp[ip])
+    if ip.size < x.size:
+        ineg = np.flatnonzero(~pos)
+        small = np.exp(a[ineg])
+        small *= np.exp(-(dl[ineg] * 0.5))
+        small *= temp[ineg]
+        out[ineg] = np.log1p(-small)
+    return out
+
+
+def _far_tail(z: np.ndarray) -> np.ndarray:
+    """:func:`log_upper_normal` for |z| > sqrt(32) (and NaN)."""
+    out = np.empty_like(z)
+    y = np.abs(z)
+    finite = y < 1e170
+    below = z < _Z_LOWER_ZERO
+    i3 = np.flatnonzero(finite & ~below)
+    if i3.size:
+        x = z[i3]
+        yy = y[i3]
+        xsq = 1.0 / (x * x)
+        xnum = _P[5] * xsq
+        xden = xsq.copy()
+        for i in range(4):
+            xnum += _P[i]
+            xnum *= xsq
+            xden += _Q[i]
+            xden *= xsq
+        xnum += _P[4]
+        xden += _Q[4]
+        temp = xsq * xnum
+        temp /= xden
+        temp = (_M_1_SQRT_2PI - temp) / yy
+        out[i3] = _tail_from(x, x, temp)
+    out[below & finite] = -0.0  # small = exp(-z^2/2)... underflows to 0: log1p(-0) in Cody's branch
+    i4 = np.flatnonzero(~finite)  # NaN, infinite or beyond 1e170
+    if i4.size:
+        x = z[i4]
+        out[i4] = np.where(np.isnan(x), x, np.where(x > 0, -np.inf, 0.0))
+    return out
+
+
+def _log_upper_normal_1d(z: np.ndarray) -> np.ndarray:
+    """:func:`log_upper_normal` of a 1-D block (each range computed on its members only)."""
+    out = np.empty_like(z)
+    y = np.abs(z)
+    with np.errstate(all="ignore"):
+        i1 = np.flatnonzero(y <= 0.67448975)  # |z| <= qnorm(3/4)
+        if i1.size:
+            x = z[i1]
+            xsq = x * x
+            tiny = np.abs(x) <= _EPS_HALF
+            any_tiny = bool(tiny.any())
+            if any_tiny:
+                xsq[tiny] = 0.0
+            xnum = _A[4] * xsq
+            xden = xsq.copy()
+            for i in range(3):
+                xnum += _A[i]
+                xnum *= xsq
+                xden += _B[i]
+                xden *= xsq
+            if any_tiny:
+                xnum[tiny] = 0.0
+                xden[tiny] = 0.0
+            xnum += _A[3]
+            xden += _B[3]
+            temp = x * xnum
+            temp /= xden
+            out[i1] = np.log(0.5 - temp)
+        i2 = np.flatnonzero((y <= _M_SQRT_32) & (y > 0.67448975))  # qnorm(3/4) < |z| <= sqrt(32)
+        if i2.size:
+            yy = y[i2]
+            xnum = _C[8] * yy
+            xden = yy.copy()
+            for i in range(7):
+                xnum += _C[i]
+                xnum *= yy
+                xden += _D[i]
+                xden *= yy
+            xnum += _C[7]
+            xden += _D[7]
+            out[i2] = _tail_from(z[i2], yy, xnum / xden)
+        rest = np.flatnonzero(~(y <= _M_SQRT_32))  # beyond sqrt(32), infinite or NaN
+        if rest.size:
+            out[rest] = _far_tail(z[rest])
+    return out
 
 
 def log_upper_normal(z) -> np.ndarray:
     """log P(Z > z) for a standard normal, computed as R's ``pnorm(z, lower.tail=FALSE, log.p=TRUE)``.
 
     Cody's algorithm in three ranges of |z| (<= 0.67448975, <= sqrt(32), beyond) with the exact
-    splitting of z^2/2, vectorized. Reproducing R's algorithm rather than using
-    ``scipy.special.log_ndtr`` matters only far in the tail, where ``normexp.signal`` cancels
-    ``mu_sf`` against ``sigma^2 phi/Phi`` and amplifies any difference between the two by ~z^2:
-    with ``log_ndtr``, corrected values of probes ~2000 SDs below the background differed from
-    limma by 1e-5; with this function they agree to < 1e-10.
+    splitting of z^2/2, vectorized (in blocks, each range on its own members). Reproducing R's
+    algorithm rather than using ``scipy.special.log_ndtr`` matters only far in the tail, where
+    ``normexp.signal`` cancels ``mu_sf`` against ``sigma^2 phi/Phi`` and amplifies any difference
+    between the two by ~z^2: with ``log_ndtr``, corrected values of probes ~2000 SDs below the
+    background differed from limma by 1e-5; with this function they agree to < 1e-10.
     """
     z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    y = np.abs(z)
-    with np.errstate(all="ignore"):
-        # |z| <= qnorm(3/4)
-        m1 = y <= 0.67448975
-        if m1.any():
-            x = z[m1]
-            xsq = np.where(np.abs(x) > _EPS_HALF, x * x, 0.0)
-            xnum = _A[4] * xsq
-            xden = xsq.copy()
-            for i in range(3):
-                xnum = (xnum + _A[i]) * xsq
-                xden = (xden + _B[i]) * xsq
-            xnum = np.where(np.abs(x) > _EPS_HALF, xnum, 0.0)
-            xden = np.where(np.abs(x) > _EPS_HALF, xden, 0.0)
-            temp = x * (xnum + _A[3]) / (xden + _B[3])
-            out[m1] = np.log(0.5 - temp)
-        # qnorm(3/4) < |z| <= sqrt(32)
-        m2 = (~m1) & (y <= _M_SQRT_32)
-        if m2.any():
-            x = z[m2]
-            yy = y[m2]
-            xnum = _C[8] * yy
-            xden = yy.copy()
-            for i in range(7):
-                xnum = (xnum + _C[i]) * yy
-                xden = (xden + _D[i]) * yy
-            temp = (xnum + _C[7]) / (xden + _D[7])
-            log_small, small = _tail_terms(yy, temp)
-            out[m2] = np.where(x > 0, log_small, np.log1p(-small))
-        # sqrt(32) < |z| < 1e170
-        m3 = (~m1) & (~m2) & (y < 1e170)
-        if m3.any():
-            x = z[m3]
-            yy = y[m3]
-            xsq = 1.0 / (x * x)
-            xnum = _P[5] * xsq
-            xden = xsq.copy()
-            for i in range(4):
-                xnum = (xnum + _P[i]) * xsq
-                xden = (xden + _Q[i]) * xsq
-            temp = xsq * (xnum + _P[4]) / (xden + _Q[4])
-            temp = (_M_1_SQRT_2PI - temp) / yy
-            log_small, small = _tail_terms(x, temp)
-            out[m3] = np.where(x > 0, log_small, np.log1p(-small))
-        m4 = ~(m1 | m2 | m3)
-        if m4.any():
-            x = z[m4]
-            out[m4] = np.where(np.isnan(x), x, np.where(x > 0, -np.inf, 0.0))
-    return out
+    flat = np.ascontiguousarray(z).ravel()
+    out = np.empty(flat.size)
+    for i in range(0, flat.size, _BLOCK_VALUES):
+        out[i : i + _BLOCK_VALUES] = _log_upper_normal_1d(flat[i : i + _BLOCK_VALUES])
+    return out.reshape(z.shape)
+
+
+def _checked_scales(params: NormexpParams) -> tuple[np.ndarray, np.ndarray]:
+    """(sigma, alpha) through limma's exp-of-log round trip; both must be positive."""
+    sigma = np.exp(params.log_sigma)
+    alpha = np.exp(params.log_alpha)
+    if np.any(~(alpha > 0)):
+        raise NecError("alpha must be positive")
+    if np.any(~(sigma > 0)):
+        raise NecError("sigma must be positive")
+    return sigma, alpha
+
+
+def _signal_blocks(X: np.ndarray, mu: np.ndarray, sigma: np.ndarray, alpha: np.ndarray, out: np.ndarray,
+                   offset: float | None = None) -> np.ndarray:  # fmt: skip
+    """``normexp.signal`` of every array of ``X`` (probes x arrays) into ``out``, by row blocks.
+
+    Returns, per array, whether some non-missing signal was negative (limma's clamp is the caller's:
+    :func:`_clamp`). With ``offset`` the values are ``signal + offset``.
+    """
+    n, k = X.shape
+    sigma2 = sigma * sigma
+    shift = sigma2 / alpha
+    log_sigma = np.log(sigma)
+    negative = np.zeros(k, dtype=bool)
+    rows = max(1, _BLOCK_VALUES // k)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i0 in range(0, n, rows):
+            block = X[i0 : i0 + rows]
+            mu_sf = block - mu
+            mu_sf -= shift  # x - mu - sigma^2/alpha
+            z = np.subtract(0.0, mu_sf)
+            z /= sigma  # R's standardised 0 in dnorm and pnorm
+            e = 0.5 * z
+            e *= z
+            e += _M_LN_SQRT_2PI
+            e += log_sigma
+            np.negative(e, out=e)  # log density: -(log sqrt(2 pi) + z^2/2 + log sigma)
+            e -= _log_upper_normal_1d(z.ravel()).reshape(z.shape)
+            np.exp(e, out=e)
+            e *= sigma2
+            e += mu_sf
+            negative |= (e < 0).any(axis=0)
+            if offset is not None:
+                e += offset
+            out[i0 : i0 + rows] = e
+    return negative
+
+
+def _corrected(X: np.ndarray, params: NormexpParams, offset: float, out: np.ndarray) -> np.ndarray:
+    """``normexp.signal`` + limma's clamp + ``offset`` of every array of ``X`` into ``out``.
+
+    The signal and the offset are added in one pass; the (rare) arrays that need the clamp are
+    computed again without the offset, clamped, then offset. Returns the per-array clamp flags.
+    """
+    sigma, alpha = _checked_scales(params)
+    negative = _signal_blocks(X, params.mu, sigma, alpha, out, offset)
+    if negative.any():
+        cols = np.flatnonzero(negative)
+        sub = np.empty((X.shape[0], cols.size))
+        _signal_blocks(np.ascontiguousarray(X[:, cols]), params.mu[cols], sigma[cols], alpha[cols], sub)
+        _clamp(sub, np.ones(cols.size, dtype=bool))
+        sub += offset
+        out[:, cols] = sub
+    return negative
+
+
+def _clamp(signal: np.ndarray, negative: np.ndarray) -> None:
+    """limma's clamp: arrays with a negative signal get every non-missing value raised to >= 1e-6."""
+    if negative.any():
+        cols = np.flatnonzero(negative)
+        sub = signal[:, cols]
+        signal[:, cols] = np.where(np.isnan(sub), sub, np.maximum(sub, 1e-6))
 
 
 def normexp_signal(params: NormexpParams, x) -> tuple[np.ndarray, np.ndarray]:
@@ -438,6 +636,7 @@ def normexp_signal(params: NormexpParams, x) -> tuple[np.ndarray, np.ndarray]:
     (R's ``dnorm(log=TRUE)`` formula and :func:`log_upper_normal` = R's ``pnorm(lower.tail=FALSE,
     log.p=TRUE)``). If any non-NaN signal of an array is negative, all of
     that array's values are raised to at least 1e-6 (limma's clamp, with its warning).
+    Computed in blocks of rows (work arrays stay in cache); same operations, same order as limma.
 
     Args:
         params: per-array parameters (must be valid: finite, sigma > 0, alpha > 0).
@@ -449,25 +648,10 @@ def normexp_signal(params: NormexpParams, x) -> tuple[np.ndarray, np.ndarray]:
     X = _as_matrix(x, "x")
     if params.mu.size != X.shape[1]:
         raise NecError(f"{params.mu.size} parameter sets for {X.shape[1]} arrays")
-    sigma = np.exp(params.log_sigma)
-    sigma2 = sigma * sigma
-    alpha = np.exp(params.log_alpha)
-    if np.any(~(alpha > 0)):
-        raise NecError("alpha must be positive")
-    if np.any(~(sigma > 0)):
-        raise NecError("sigma must be positive")
-    mu_sf = X - params.mu - sigma2 / alpha
-    z = (0.0 - mu_sf) / sigma  # R's standardised 0 in dnorm and pnorm
-    log_dens = -(_M_LN_SQRT_2PI + 0.5 * z * z + np.log(sigma))
-    log_upper = log_upper_normal(z)
-    signal = mu_sf + sigma2 * np.exp(log_dens - log_upper)
-    del mu_sf, z, log_dens, log_upper
-    with np.errstate(invalid="ignore"):
-        clamped = np.any(signal < 0, axis=0)
-    if np.any(clamped):
-        cols = np.flatnonzero(clamped)
-        sub = signal[:, cols]
-        signal[:, cols] = np.where(np.isnan(sub), sub, np.maximum(sub, 1e-6))
+    sigma, alpha = _checked_scales(params)
+    signal = np.empty(X.shape)
+    clamped = _signal_blocks(X, params.mu, sigma, alpha, signal)
+    _clamp(signal, clamped)
     return signal, clamped
 
 
@@ -542,23 +726,22 @@ def nec(
         listed = [f"{labels[i]}: {reasons[i]}" for i in failed[:10]]
         more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
         raise NecError("normexp parameters could not be estimated for " + "; ".join(listed) + more)
-    values = np.full(X.shape, np.nan)
     clamped = np.zeros(X.shape[1], dtype=bool)
     good = np.flatnonzero(ok)
-    if good.size:
-        sub = NormexpParams(
-            mu=params.mu[good],
-            log_sigma=params.log_sigma[good],
-            log_alpha=params.log_alpha[good],
-            method=params.method,
-            flipped=params.flipped,
-        )
-        if good.size == X.shape[1]:
-            sig, cl = normexp_signal(sub, X)
-            values = sig
-        else:
-            sig, cl = normexp_signal(sub, X[:, good])
-            values[:, good] = sig
-        clamped[good] = cl
-        values[:, good] += offset
+    if good.size == X.shape[1]:
+        values = np.empty(X.shape)
+        clamped = _corrected(X, params, offset, values)
+    else:
+        values = np.full(X.shape, np.nan)
+        if good.size:
+            sub = NormexpParams(
+                mu=params.mu[good],
+                log_sigma=params.log_sigma[good],
+                log_alpha=params.log_alpha[good],
+                method=params.method,
+                flipped=params.flipped,
+            )
+            corrected = np.empty((X.shape[0], good.size))
+            clamped[good] = _corrected(np.ascontiguousarray(X[:, good]), sub, offset, corrected)
+            values[:, good] = corrected
     return NecResult(values=values, params=params, clamped=clamped, failed=failed, reasons=reasons)

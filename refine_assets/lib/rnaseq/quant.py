@@ -33,7 +33,6 @@ few files at a time when streaming.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -47,6 +46,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
+
+from refine_assets.lib.gz import gunzip
 
 QUANT_COLUMNS: tuple[str, ...] = ("Name", "Length", "EffectiveLength", "TPM", "NumReads")
 QUANT_HEADER = "\t".join(QUANT_COLUMNS)
@@ -86,6 +87,8 @@ class QuantSample:
     effective_length: np.ndarray
     tpm: np.ndarray
     num_reads: np.ndarray
+    #: the transcript ids as parsed (compared with the next files' ids without Python strings)
+    names: pl.Series | None = field(default=None, repr=False)
 
     @property
     def n_transcripts(self) -> int:
@@ -226,7 +229,7 @@ def _read_bytes(path: Path) -> bytes:
         raise QuantFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
+            data = gunzip(data)
         except (EOFError, OSError, zlib.error) as exc:
             raise QuantFileError(f"{path}: truncated or corrupt gzip stream ({exc})") from exc
     return data
@@ -237,8 +240,12 @@ def _first_bad_line(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0]) + 2
 
 
-def parse_quant_sf(data: bytes, path: Path, name: str) -> QuantSample:
-    """Parse and validate the (decompressed) bytes of one ``quant.sf``; see the module docstring."""
+def parse_quant_sf(data: bytes, path: Path, name: str, reference: QuantSample | None = None) -> QuantSample:
+    """Parse and validate the (decompressed) bytes of one ``quant.sf``; see the module docstring.
+
+    ``reference``: a sample already read; when this file lists exactly its transcript ids (the
+    usual case within an experiment) they are shared with it instead of being converted again.
+    """
     newline = data.find(b"\n")
     header = (data if newline < 0 else data[:newline]).rstrip(b"\r").decode("utf-8", "replace")
     if header != QUANT_HEADER:
@@ -258,17 +265,19 @@ def parse_quant_sf(data: bytes, path: Path, name: str) -> QuantSample:
         raise QuantFileError(f"{path}: garbled quant.sf: {detail}") from exc
     if df.height == 0:
         raise QuantFileError(f"{path}: quant.sf has a header but no transcripts")
-    if sum(df.null_count().row(0)):
+    if any(column.null_count() for column in df.get_columns()):  # Series calls: no query to plan
         nulls = df.select(pl.any_horizontal(pl.all().is_null())).to_series().to_numpy()
         raise QuantFileError(
             f"{path}: line {_first_bad_line(nulls)}: missing fields (blank, truncated or garbled line)"
         )
     names = df.get_column("Name")
-    name_bytes = names.str.len_bytes()
-    if name_bytes.min() == 0:
-        raise QuantFileError(
-            f"{path}: line {_first_bad_line((name_bytes == 0).to_numpy())}: empty transcript id"
-        )
+    shared = reference is not None and reference.names is not None and names.equals(reference.names)
+    if not shared:
+        name_bytes = names.str.len_bytes()
+        if name_bytes.min() == 0:
+            raise QuantFileError(
+                f"{path}: line {_first_bad_line((name_bytes == 0).to_numpy())}: empty transcript id"
+            )
     length = df.get_column("Length").to_numpy()
     cols = {c: df.get_column(c).to_numpy() for c in ("EffectiveLength", "TPM", "NumReads")}
     if (length < 0).any():
@@ -279,7 +288,7 @@ def parse_quant_sf(data: bytes, path: Path, name: str) -> QuantSample:
             line = _first_bad_line(bad)
             value = float(arr[line - 2])
             raise QuantFileError(f"{path}: line {line}: {col} is {value!r} (must be finite and >= 0)")
-    if names.n_unique() != df.height:
+    if not shared and names.n_unique() != df.height:
         dup = names.is_duplicated()
         examples = names.filter(dup).unique(maintain_order=True).head(3).to_list()
         raise QuantFileError(
@@ -289,11 +298,12 @@ def parse_quant_sf(data: bytes, path: Path, name: str) -> QuantSample:
     return QuantSample(
         name=name,
         path=path,
-        transcripts=names.to_numpy().astype(object, copy=False),
+        transcripts=reference.transcripts if shared else names.to_numpy().astype(object, copy=False),
         length=length.astype(np.int64, copy=False),
         effective_length=cols["EffectiveLength"],
         tpm=cols["TPM"],
         num_reads=cols["NumReads"],
+        names=names,
     )
 
 
@@ -317,26 +327,29 @@ def read_salmon_meta(quant_file: str | os.PathLike[str]) -> dict[str, Any] | Non
 
 
 def _ordered_map(func: Callable[[_T], _R], items: Sequence[_T], threads: int, window: int) -> Iterator[_R]:
-    """``map(func, items)`` in order, ``threads`` at a time, at most ``window`` results held ahead."""
+    """``map(func, items)`` in order, ``threads`` at a time, at most ``window`` results held ahead.
+
+    The first ``window`` items are submitted at once, when this is called (not when the first result
+    is asked for): the caller's work before it iterates overlaps with the reading.
+    """
     if threads <= 1 or len(items) <= 1:
-        yield from map(func, items)
-        return
+        return map(func, items)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quant-read")
-    pending: deque[Future[_R]] = deque()
-    try:
-        it = iter(items)
-        for item in it:
-            pending.append(executor.submit(func, item))
-            if len(pending) >= window:
-                break
-        while pending:
-            result = pending.popleft().result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(executor.submit(func, nxt))
-            yield result
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    pending: deque[Future[_R]] = deque(executor.submit(func, item) for item in items[:window])
+
+    def results() -> Iterator[_R]:
+        try:
+            for nxt in range(window, len(items) + window):
+                result = pending.popleft().result()
+                if nxt < len(items):
+                    pending.append(executor.submit(func, items[nxt]))
+                yield result
+                if not pending:
+                    return
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    return results()
 
 
 def _default_threads() -> int:
@@ -389,7 +402,9 @@ def align_to_reference(ref: QuantSample, other: QuantSample) -> QuantSample:
     Same ids in the same order: returned unchanged. Same id set, other order: reordered. Different
     sets (or a truncated file) or different transcript lengths: error naming both files.
     """
-    if other.n_transcripts == ref.n_transcripts and np.array_equal(other.transcripts, ref.transcripts):
+    if other.transcripts is ref.transcripts or (
+        other.n_transcripts == ref.n_transcripts and np.array_equal(other.transcripts, ref.transcripts)
+    ):
         perm = None
     else:
         ref_s = pl.Series(ref.transcripts.tolist(), dtype=pl.Utf8)
@@ -442,17 +457,18 @@ def iter_quant_samples(
         raise ValueError("no quant files given")
     resolved = resolve_sample_names(paths, names)
 
+    first_name, first_file = resolved[0]
+    ref = parse_quant_sf(_read_bytes(first_file), first_file, first_name)
+
     def load(item: tuple[str, Path]) -> QuantSample:
         n, f = item
-        return parse_quant_sf(_read_bytes(f), f, n)
+        return parse_quant_sf(_read_bytes(f), f, n, reference=ref)
 
-    ref: QuantSample | None = None
-    for sample in _ordered_map(load, resolved, threads or _default_threads(), max(1, window)):
-        if ref is None:
-            ref = sample
-            yield sample
-        else:
-            yield align_to_reference(ref, sample)
+    # the next files are being read while the caller works on the first (e.g. builds its gene map)
+    rest = _ordered_map(load, resolved[1:], threads or _default_threads(), max(1, window))
+    yield ref
+    for sample in rest:
+        yield align_to_reference(ref, sample)
 
 
 def read_quant_files(

@@ -46,7 +46,6 @@ parsed files.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import zlib
@@ -59,6 +58,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from refine_assets.lib.gz import maybe_gunzip
 from refine_assets.lib.rnaseq.quant import QuantMatrix, iter_quant_samples, resolve_sample_names
 
 COUNTS_FROM_ABUNDANCE: tuple[str, ...] = ("no", "scaledTPM", "lengthScaledTPM")
@@ -139,11 +139,24 @@ def read_tx2gene(
     transcript). refine.bio's ``genes_to_transcripts.txt`` is ``gene<TAB>transcript`` without header.
     Raises :class:`Tx2GeneError` naming the file.
     """
+    table, info = _read_tx2gene_table(path, transcripts)
+    out = pd.DataFrame(
+        {
+            "tx": table.get_column("tx").to_numpy().astype(object),
+            "gene": table.get_column("gene").to_numpy().astype(object),
+        }
+    )
+    out.attrs["tx2gene"] = info
+    return out
+
+
+def _read_tx2gene_table(
+    path: str | os.PathLike[str], transcripts: Sequence[str] | np.ndarray | pl.Series | None
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """:func:`read_tx2gene` as a polars frame (``tx``, ``gene``) and its provenance record."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+        data = maybe_gunzip(path.read_bytes())
     except (OSError, EOFError, zlib.error) as exc:
         raise Tx2GeneError(f"{path}: cannot read tx2gene ({exc})") from exc
     if not data.strip():
@@ -158,16 +171,18 @@ def read_tx2gene(
             f"{path}: tx2gene must have exactly 2 tab-separated columns (transcript, gene in either "
             f"order), found {df.width}"
         )
-    df = df.select(pl.all().str.strip_chars())
     df.columns = ["c1", "c2"]
-    line = np.arange(1, df.height + 1)
-    blank = df.select(pl.all_horizontal(pl.all().is_null() | (pl.all() == ""))).to_series().to_numpy()
-    df, line = df.filter(~pl.Series(blank)), line[~blank]
-    partial = df.select(pl.any_horizontal(pl.all().is_null() | (pl.all() == ""))).to_series().to_numpy()
+    stripped = [pl.col(c).str.strip_chars() for c in ("c1", "c2")]
+    empty = [(s.is_null() | (s == "")).alias(f"e{c}") for s, c in zip(stripped, ("c1", "c2"), strict=True)]
+    df = df.select(*stripped, *empty)
+    flags = np.column_stack([df.get_column("ec1").to_numpy(), df.get_column("ec2").to_numpy()])
+    blank, partial = flags.all(axis=1), flags.any(axis=1) & ~flags.all(axis=1)
     if partial.any():
-        raise Tx2GeneError(
-            f"{path}: line {int(line[np.flatnonzero(partial)[0]])}: one of the two columns is empty"
-        )
+        line = int(np.flatnonzero(partial)[0]) + 1
+        raise Tx2GeneError(f"{path}: line {line}: one of the two columns is empty")
+    df = df.drop("ec1", "ec2")
+    if blank.any():
+        df = df.filter(~pl.Series(blank))
     if df.height == 0:
         raise Tx2GeneError(f"{path}: tx2gene has no rows")
 
@@ -185,30 +200,25 @@ def read_tx2gene(
     else:
         tx_col, how = _detect_transcript_column(df, transcripts, roles if header else None, path)
     gene_col = "c2" if tx_col == "c1" else "c1"
-    out = pd.DataFrame(
-        {
-            "tx": df.get_column(tx_col).to_numpy().astype(object),
-            "gene": df.get_column(gene_col).to_numpy().astype(object),
-        }
-    )
-    out.attrs["tx2gene"] = {
+    table = df.select(pl.col(tx_col).alias("tx"), pl.col(gene_col).alias("gene"))
+    info = {
         "path": str(path),
         "header": header,
         "transcript_column": 1 if tx_col == "c1" else 2,
         "detected_by": how,
-        "rows": int(out.shape[0]),
+        "rows": int(table.height),
     }
-    return out
+    return table, info
 
 
 def _detect_transcript_column(
     df: pl.DataFrame,
-    transcripts: Sequence[str] | np.ndarray | None,
+    transcripts: Sequence[str] | np.ndarray | pl.Series | None,
     header_roles: tuple[str | None, str | None] | None,
     path: Path,
 ) -> tuple[str, str]:
     if transcripts is not None:
-        quantified = pl.Series(list(transcripts), dtype=pl.Utf8)
+        quantified = transcripts if isinstance(transcripts, pl.Series) else _utf8(transcripts)
         o1 = int(df.get_column("c1").is_in(quantified.implode()).sum())
         o2 = int(df.get_column("c2").is_in(quantified.implode()).sum())
         if o1 == 0 and o2 == 0:
@@ -244,11 +254,15 @@ def _detect_transcript_column(
     )
 
 
-def _tx2gene_arrays(tx2gene: Tx2GeneLike, transcripts: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+def _utf8(values: Sequence[str] | np.ndarray) -> pl.Series:
+    return pl.Series(values if isinstance(values, np.ndarray) else list(values), dtype=pl.Utf8)
+
+
+def _tx2gene_columns(tx2gene: Tx2GeneLike, transcripts: pl.Series) -> tuple[pl.Series, pl.Series, str]:
     """(tx ids, gene ids, description) from any accepted tx2gene form."""
     if isinstance(tx2gene, str | os.PathLike):
-        df = read_tx2gene(tx2gene, transcripts)
-        return df["tx"].to_numpy(object), df["gene"].to_numpy(object), str(tx2gene)
+        table, _ = _read_tx2gene_table(tx2gene, transcripts)
+        return table.get_column("tx"), table.get_column("gene"), str(tx2gene)
     if isinstance(tx2gene, pd.DataFrame):
         if {"tx", "gene"} <= set(tx2gene.columns):
             tx, gene = tx2gene["tx"], tx2gene["gene"]
@@ -258,13 +272,9 @@ def _tx2gene_arrays(tx2gene: Tx2GeneLike, transcripts: np.ndarray) -> tuple[np.n
             raise TximportError("tx2gene DataFrame needs columns 'tx' and 'gene' (or exactly two columns)")
         if tx.isna().any() or gene.isna().any():
             raise TximportError("tx2gene DataFrame has missing transcript or gene ids")
-        return tx.astype(str).to_numpy(object), gene.astype(str).to_numpy(object), "DataFrame"
+        return _utf8(tx.astype(str).to_numpy(object)), _utf8(gene.astype(str).to_numpy(object)), "DataFrame"
     if isinstance(tx2gene, Mapping):
-        return (
-            np.asarray(list(tx2gene.keys()), dtype=object),
-            np.asarray([str(v) for v in tx2gene.values()], dtype=object),
-            "mapping",
-        )
+        return _utf8(list(tx2gene.keys())), _utf8([str(v) for v in tx2gene.values()]), "mapping"
     raise TypeError(f"tx2gene must be a DataFrame, a mapping or a path, not {type(tx2gene).__name__}")
 
 
@@ -280,15 +290,23 @@ class _GeneMap:
     source: str
 
 
-def _gene_map(transcripts: np.ndarray, tx2gene: Tx2GeneLike, max_missing_fraction: float | None) -> _GeneMap:
-    tx, gene, source = _tx2gene_arrays(tx2gene, transcripts)
-    if tx.size == 0:
+def _gene_map(
+    transcripts: np.ndarray,
+    tx2gene: Tx2GeneLike,
+    max_missing_fraction: float | None,
+    names: pl.Series | None = None,
+) -> _GeneMap:
+    """Which gene each quantified transcript belongs to; ``names``: ``transcripts`` as a polars Series."""
+    quantified = names if names is not None else _utf8(transcripts)
+    tx, gene, source = _tx2gene_columns(tx2gene, quantified)
+    if tx.len() == 0:
         raise TximportError(f"tx2gene ({source}) is empty")
-    table = pl.DataFrame({"tx": pl.Series(tx, dtype=pl.Utf8), "gene": pl.Series(gene, dtype=pl.Utf8)})
-    unique = table.unique(subset="tx", keep="first", maintain_order=True)  # R: !duplicated(tx)
-    n_dup = table.height - unique.height
-    quantified = pl.DataFrame({"tx": pl.Series(transcripts, dtype=pl.Utf8)})
-    gene_of = quantified.join(unique, on="tx", how="left", maintain_order="left").get_column("gene")
+    n_dup = tx.len() - tx.n_unique()
+    if n_dup:  # R: tx2gene[!duplicated(tx), ]
+        first = pl.DataFrame({"tx": tx, "gene": gene}).unique(subset="tx", keep="first", maintain_order=True)
+        tx, gene = first.get_column("tx"), first.get_column("gene")
+    gene_of = quantified.replace_strict(tx, gene, default=None, return_dtype=pl.String)  # R: match()
+    code = gene_of.rank("dense")  # genes in code-point order
     mapped = gene_of.is_not_null().to_numpy()
     kept = np.flatnonzero(mapped)
     n_tx = int(transcripts.shape[0])
@@ -297,7 +315,7 @@ def _gene_map(transcripts: np.ndarray, tx2gene: Tx2GeneLike, max_missing_fractio
     if kept.size == 0:
         raise TximportError(
             f"none of the {n_tx} quantified transcripts are in tx2gene ({source}); quant ids e.g. "
-            f"{list(transcripts[:3])}, tx2gene ids e.g. {list(tx[:3])}: check the annotation / index"
+            f"{list(transcripts[:3])}, tx2gene ids e.g. {tx.head(3).to_list()}: check the annotation / index"
         )
     if max_missing_fraction is not None and missing > max_missing_fraction * n_tx:
         raise TximportError(
@@ -305,14 +323,13 @@ def _gene_map(transcripts: np.ndarray, tx2gene: Tx2GeneLike, max_missing_fractio
             f"tx2gene ({source}), more than the allowed {max_missing_fraction:.0%} (e.g. "
             f"{list(missing_examples[:3])}): tx2gene and salmon index come from different annotations"
         )
-    kept_genes = gene_of.filter(pl.Series(mapped))
-    # genes in sorted (code-point) order; code of each kept transcript = its gene's rank
-    codes = (kept_genes.rank("dense").cast(pl.Int64) - 1).to_numpy()
-    genes = kept_genes.unique().sort().to_numpy()
+    codes = code.to_numpy()[kept].astype(np.intp) - 1
+    genes = np.empty(int(codes.max()) + 1, dtype=object)
+    genes[codes] = gene_of.filter(pl.Series(mapped)).to_numpy()
     return _GeneMap(
-        genes=np.asarray(genes, dtype=object),
+        genes=genes,
         kept=kept,
-        gene_index=codes.astype(np.intp, copy=False),
+        gene_index=codes,
         n_transcripts=n_tx,
         missing=missing,
         missing_examples=missing_examples,
@@ -391,9 +408,10 @@ class _Accumulator:
 
     def add(self, j: int, tpm: np.ndarray, num_reads: np.ndarray, effective_length: np.ndarray) -> None:
         k, gi, n_genes = self.gmap.kept, self.gmap.gene_index, self.gmap.genes.shape[0]
-        t, e = tpm[k], effective_length[k]
+        every = k.size == tpm.size  # every transcript has a gene: no gather needed
+        t, e = (tpm, effective_length) if every else (tpm[k], effective_length[k])
         self.abundance[:, j] = np.bincount(gi, weights=t, minlength=n_genes)
-        self.counts[:, j] = np.bincount(gi, weights=num_reads[k], minlength=n_genes)
+        self.counts[:, j] = np.bincount(gi, weights=num_reads if every else num_reads[k], minlength=n_genes)
         self.weighted[:, j] = np.bincount(gi, weights=t * e, minlength=n_genes)
         self.efflen_sum += e
         self.filled += 1
@@ -436,8 +454,9 @@ class _Accumulator:
             counts = new
         self.counts = self.abundance = np.empty((0, 0))
 
+        index = pd.Index(gmap.genes, name="Gene", dtype=object)  # object: no string inference pass
+
         def frame(values: np.ndarray) -> pd.DataFrame:
-            index = pd.Index(gmap.genes, name="Gene")
             return pd.DataFrame(values, index=index, columns=list(self.samples), copy=False)
 
         return TximportResult(
@@ -535,7 +554,8 @@ def tximport_files(
     acc: _Accumulator | None = None
     for j, sample in enumerate(iter_quant_samples([f for _, f in resolved], sample_names, threads=threads)):
         if acc is None:
-            acc = _Accumulator(_gene_map(sample.transcripts, tx2gene, max_missing_fraction), sample_names)
+            gmap = _gene_map(sample.transcripts, tx2gene, max_missing_fraction, names=sample.names)
+            acc = _Accumulator(gmap, sample_names)
         acc.add(j, sample.tpm, sample.num_reads, sample.effective_length)
     assert acc is not None
     return acc.finish(mode, source_paths=tuple(str(f) for _, f in resolved), index_ids=ids)
@@ -545,29 +565,23 @@ def write_gene_table(values: pd.DataFrame, path: str | os.PathLike[str]) -> Path
     """Write a genes × samples frame as ``Gene<TAB>sample...`` (rows in index order), atomically.
 
     Floats in shortest round-trip form (every double reproduced exactly; R's ``write.table`` would
-    round to 15 significant digits), NaN as ``NaN``. Written to a temporary file in the target folder
-    (normal permissions), then renamed: no partial output on failure. Returns the path.
+    round to 15 significant digits), NaN as ``NaN``; a name ending in ``.parquet`` writes Parquet
+    instead (:func:`refine_assets.lib.matrix_io.write_matrix`). Written to a temporary file in the
+    target folder (normal permissions), then renamed: no partial output on failure. Returns the path.
     """
-    import uuid
+    from refine_assets.lib.matrix_io import write_matrix
 
     if "Gene" in values.columns:
         raise ValueError("a sample is named 'Gene', which is the name of the id column")
-    frame = pl.DataFrame(
-        {
-            "Gene": values.index.to_numpy().astype(str),
-            **{str(c): values[c].to_numpy(dtype=np.float64) for c in values.columns},
-        }
-    )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            frame.write_csv(fh, separator="\t", line_terminator="\n", quote_style="never")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_matrix(
+        path,
+        values.to_numpy(dtype=np.float64),
+        values.index.to_numpy().astype(str).tolist(),
+        [str(c) for c in values.columns],
+        "Gene",
+        nan_text="NaN",
+    )
     return path
 
 
