@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import duckdb
 
-from refine_assets.lib import warehouse
+if TYPE_CHECKING:
+    import duckdb
+
+    from refine_assets.lib import warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -20,9 +23,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def connect_readonly(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the published warehouse (raises if not built yet)."""
+        import duckdb
+
         if not self.db_path().exists():
             raise FileNotFoundError(f"warehouse not built yet: {self.db_path()}")
         return duckdb.connect(str(self.db_path()), read_only=True)
 
     def build(self, store, accessions: list[str] | None = None) -> warehouse.LoadReport:
+        from refine_assets.lib import warehouse  # heavy (pandas, pyarrow): not at code-location load
+
         return warehouse.build_warehouse(self.db_path(), store, accessions)

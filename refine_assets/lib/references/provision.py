@@ -43,15 +43,14 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, TypeVar
 
 from refine_assets.lib.references.artifacts import read_record, reference_key, write_record
 from refine_assets.lib.references.sources import ReferenceLocator, ReferenceSource, ReferenceUnavailable
 from refine_assets.lib.storage import ArtifactStore, file_sha256
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 T = TypeVar("T")
 
@@ -65,7 +64,9 @@ __all__ = [
 def table_version(table: pa.Table) -> str:
     """Content version of a table: SHA-256 (16 hex digits) of its CSV text (header + rows, as ordered;
     list cells joined with ``|``)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
 
     for i, f in enumerate(table.schema):
         if pa.types.is_list(f.type):
@@ -76,6 +77,8 @@ def table_version(table: pa.Table) -> str:
 
 
 def _put_parquet(store: ArtifactStore, key: str, table: pa.Table):
+    import pyarrow.parquet as pq
+
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return store.put_bytes(key, buf.getvalue())
@@ -133,6 +136,8 @@ def _publish(
 
 
 def _probe_table_arrow(path: Path, name: str) -> tuple[pa.Table, dict]:
+    import pyarrow as pa
+
     from refine_assets.lib.affy.probes import read_probe_table
 
     table = read_probe_table(path, platform=name)
@@ -185,6 +190,7 @@ _build_brainarray = _build_probes
 
 
 def _build_annotation(store, source, fetch) -> dict:
+
     import tarfile
 
     from refine_assets.lib.references.annotation import read_annotation_table
@@ -201,6 +207,8 @@ def _build_annotation(store, source, fetch) -> dict:
 
 
 def _build_illumina(store, source, fetch) -> dict:
+    import pyarrow as pa
+
     from refine_assets.lib.illumina.probes import read_illumina_db_package
 
     path = _input_path(source.url, fetch)
@@ -272,6 +280,7 @@ def _crosswalk_from_orgdb_package(path: Path, organism: str, tax_id: int | None)
 
 
 def _build_crosswalk(store, source, fetch) -> dict:
+
     import tarfile
 
     from refine_assets.lib.crosswalk import load_crosswalk
