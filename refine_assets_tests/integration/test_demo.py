@@ -53,12 +53,17 @@ def test_demo_runs_main_job_and_is_idempotent(tmp_path: Path, shared_data: Path,
             "qn_targets",
             "transcriptome_index",
         }
+        # built on demand for the offline RNA-seq study ERP990001: its reads are 50 and 72 bp, so only
+        # the short (k=23) index is needed, from the Ensembl-format genome excerpt under its real URL
         indices = con.execute(
-            "SELECT name, details->>'$.sources.transcripts' FROM reference_artifacts "
+            "SELECT name, details->>'$.sources.genome' FROM reference_artifacts "
             "WHERE kind = 'transcriptome_index' ORDER BY name"
         ).fetchall()
-        assert [n for n, _ in indices] == ["HOMO_SAPIENS_long", "HOMO_SAPIENS_short"]
-        assert all("transcripts.fasta" in src for _, src in indices)  # salmon's example, recorded
+        assert [n for n, _ in indices] == ["HOMO_SAPIENS_short"]
+        assert indices[0][1].endswith(
+            "/release-110/fasta/homo_sapiens/dna/Homo_sapiens.GRCh38.dna.primary_assembly.fa.gz"
+        )
+        assert processed["ERP990001"] == 1  # salmon's example reads; ERR127302 fails the mapping gate
         # one dataset per demo run: GSE781 (34) + the processed E-MTAB-3050 array, zipped in storage
         datasets = con.execute("SELECT num_samples, num_filtered, url FROM datasets").fetchall()
         assert len(datasets) == 2 and all(d[0] == 35 and d[1] == 4 for d in datasets)
