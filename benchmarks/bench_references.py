@@ -56,7 +56,9 @@ def _synthetic_probe_package(out: Path, name: str, n_probes: int, cols: int, see
             "Target.Strandedness": "Antisense",
         }
     )
-    return write_probe_package(frame, out, name, "0.0.1", title=name, description="synthetic benchmark package")
+    return write_probe_package(
+        frame, out, name, "0.0.1", title=name, description="synthetic benchmark package"
+    )
 
 
 def provisioning(work: Path, demo_data: Path) -> dict:
@@ -120,7 +122,15 @@ def first_sample_latency(work: Path, data: Path) -> dict:
     shutil.rmtree(home, ignore_errors=True)
     env = dict(os.environ, REFINE_ASSETS_HOME=str(home))
     env.pop("DAGSTER_HOME", None)
-    args = [str(exe), "process", "E-MTAB-3050", "--replay", str(data / "cassettes"), "--replay", str(catalogue)]
+    args = [
+        str(exe),
+        "process",
+        "E-MTAB-3050",
+        "--replay",
+        str(data / "cassettes"),
+        "--replay",
+        str(catalogue),
+    ]
     args += ["--files", str(files)]
     out = {}
     for label in ("bare_home_s", "references_built_s"):
@@ -139,7 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_data = os.environ.get("REFINE_ASSETS_SHARED_DATA", str(REPO.parent / "shared" / "data"))
     parser.add_argument("--data", type=Path, default=Path(default_data))
-    parser.add_argument("--demo-data", type=Path, default=Path.home() / ".cache/refine-assets-tests/demo_data")
+    parser.add_argument(
+        "--demo-data", type=Path, default=Path.home() / ".cache/refine-assets-tests/demo_data"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-references"))
     args = parser.parse_args()
     from refine_assets.demo.data import fetch_demo_data

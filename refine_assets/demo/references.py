@@ -57,7 +57,6 @@ from refine_assets.lib.references.packages import read_package_sqlite
 __all__ = ["OfflineCatalogue", "build_hgu95av2_catalogue"]
 
 
-
 @dataclass
 class OfflineCatalogue:
     """URLs to serve: ``http_files`` through the replay HTTP client (indexes), ``downloads`` through
@@ -182,7 +181,9 @@ def build_hgu95av2_catalogue(
         desc = package_description(path)
         downloads[f"{repo}/{desc['Package']}_{desc['Version']}.tar.gz"] = str(path)
     ba_path = f"/customcdf/{brainarray_version}/ensg.download/{ba_name}_{brainarray_version}.tar.gz"
-    ba_url = urljoin(ensg_index_url(brainarray_version), ba_path)  # as refine.bio's url_absolute() resolves it
+    ba_url = urljoin(
+        ensg_index_url(brainarray_version), ba_path
+    )  # as refine.bio's url_absolute() resolves it
     page = out_dir / "ensg.asp"
     page.write_text(
         brainarray_index_page(

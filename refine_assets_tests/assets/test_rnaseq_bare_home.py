@@ -75,7 +75,9 @@ def test_index_built_on_demand_from_ensembl_with_its_provenance(run) -> None:
     )
     assert record["transcripts"] == 15  # the pseudogene of the excerpt was filtered out
     sources = record["details"]["sources"]
-    assert sources["genome"] == GENOME_URL and sources["gtf"] == GTF_URL and sources["origin"] == "ensembl 110"
+    assert (
+        sources["genome"] == GENOME_URL and sources["gtf"] == GTF_URL and sources["origin"] == "ensembl 110"
+    )
     assert record["salmon_version"] and len(record["transcript_set_sha256"]) == 16
     assert record["details"]["pseudogene_features_removed"] == 3
 

@@ -78,7 +78,7 @@ def qn_target(
         metadata={
             **{k: (dg.MetadataValue.url(v) if k == "url" else v) for k, v in meta.items()},
             "details": dg.MetadataValue.json({k: v for k, v in record.items() if k not in meta}),
-        }
+        },
     )
 
 
@@ -200,7 +200,7 @@ def dataset(
             "groups": dg.MetadataValue.json(result.groups),
             "filtered": dg.MetadataValue.json(result.filtered),
             "ks": dg.MetadataValue.json(result.ks[:50]),
-        }
+        },
     )
 
 

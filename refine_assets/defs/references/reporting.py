@@ -14,7 +14,14 @@ def reference_metadata(record: dict) -> dict:
     details = record.get("details") or {}
     extra = {
         k: record[k]
-        for k in ("k", "salmon_version", "transcripts", "ensembl_release", "assembly", "transcript_set_sha256")
+        for k in (
+            "k",
+            "salmon_version",
+            "transcripts",
+            "ensembl_release",
+            "assembly",
+            "transcript_set_sha256",
+        )
         if record.get(k) is not None
     }
     return {

@@ -60,7 +60,9 @@ def unsupported_rnaseq_reason(
         return f"library strategy {strategy} is not RNA-Seq: only bulk RNA-seq is quantified"
     source = " ".join((library_source or "").upper().split())
     if source == "TRANSCRIPTOMIC SINGLE CELL":
-        return "single-cell library (library source TRANSCRIPTOMIC SINGLE CELL): only bulk RNA-seq is quantified"
+        return (
+            "single-cell library (library source TRANSCRIPTOMIC SINGLE CELL): only bulk RNA-seq is quantified"
+        )
     platform = (instrument_platform or "").strip().upper().replace(" ", "_")
     if platform in LONG_READ_PLATFORMS:
         return (
@@ -68,7 +70,9 @@ def unsupported_rnaseq_reason(
             "(k = 23 / 31) do not apply"
         )
     if not supported_instrument:
-        return f"instrument {instrument_model or platform or 'unknown'} is not a supported short-read sequencer"
+        return (
+            f"instrument {instrument_model or platform or 'unknown'} is not a supported short-read sequencer"
+        )
     for what, text in texts:
         phrase = single_cell_wording(text)
         if phrase:
