@@ -346,7 +346,7 @@ def test_sequencing_series(shared_data: Path, tmp_path: Path) -> None:
     chars = [(k, v) for k, v, s in attrs if s == "geo_characteristics"]
     assert chars == [
         ("strain", "C57BL/6"),
-        ("tissue", "forebrain"),
+        ("Tissue", "forebrain"),  # the submitter's spelling, as refine.bio's column names keep it
         ("developmental stage", "embryonic 12.5 day: E12.5"),  # split at the first ":" only
         ("characteristics_ch1", "ENCODE biological replicate 1"),  # kept (refine.bio drops it)
     ]

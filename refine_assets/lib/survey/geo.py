@@ -17,7 +17,8 @@ What is built (see :func:`survey_geo`):
   from the supplementary files (CEL, Illumina non-normalized) or, for sequencing, the SRA
   relation, and the pipeline from :func:`platforms.choose_pipeline`.
 * SampleAttribute rows: each ``characteristics_chN`` entry split at the first ``:`` (key stripped
-  and lower-cased, value stripped; source ``geo_characteristics``; entries without ``:`` are kept
+  but spelled as the submitter wrote it, so that delivered columns read ``characteristics_ch1_Sex``
+  exactly as refine.bio's; harmonization compares keys lower-cased; value stripped; source ``geo_characteristics``; entries without ``:`` are kept
   under the key ``characteristics_chN`` where refine.bio's ``preprocess_geo_sample`` drops them),
   every other field as ``geo_field`` (key lower-cased, values joined with one space, as refine.bio)
   and each ``!Sample_relation`` as ``geo_relation``.
@@ -260,7 +261,7 @@ def sample_attributes(entity: SoftEntity) -> list[SampleAttribute]:
                 name, sep, value = entry.partition(":")
                 if sep and name.strip():
                     rows.append(
-                        SampleAttribute(acc, name.strip().lower(), value.strip(), "geo_characteristics")
+                        SampleAttribute(acc, name.strip(), value.strip(), "geo_characteristics")
                     )
                 else:
                     rows.append(SampleAttribute(acc, key.lower(), entry, "geo_characteristics"))
